@@ -1,0 +1,35 @@
+"""lvmread: read LVM2 volumes straight from disks and disk images.
+
+>>> import lvmread
+>>> with lvmread.open(["disk.img"]) as disks:          # doctest: +SKIP
+...     lv = disks.lv("vg0/root")
+...     print(lv.size, lv.segment_types)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Union
+
+from .errors import LvmReadError
+
+if TYPE_CHECKING:
+    import os
+
+    from .scan import DiskSet
+
+__version__ = "0.1.0"
+__all__ = ["LvmReadError", "open", "__version__"]
+
+
+def open(paths: Union[str, "os.PathLike[str]", Iterable[Union[str, "os.PathLike[str]"]]]) -> DiskSet:
+    """Open disk images or devices read-only and assemble the LVM volume groups on them.
+
+    Returns a :class:`~lvmread.scan.DiskSet`: iterate it for the VGs, or use
+    ``disks.vg(name)`` and ``disks.lv("VG/LV")``; ``disks.errors`` and ``disks.warnings``
+    hold what could not be read. Close it (or use ``with``) to close the inputs.
+    """
+    from .scan import open_disks
+
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]  # type: ignore[list-item]
+    return open_disks([str(p) for p in paths])  # type: ignore[union-attr]

@@ -1,0 +1,111 @@
+"""LVM2's on-disk binary structures, as construct definitions.
+
+These follow lvm2's ``lib/label/label.h`` and ``lib/format_text/layout.h``. All
+integers are little-endian. Sectors in the label are 512-byte units whatever the
+device's logical sector size.
+"""
+
+from __future__ import annotations
+
+from construct import Bytes, Int32ul, Int64ul, RepeatUntil, Struct
+
+SECTOR_SIZE = 512
+LABEL_SCAN_SECTORS = 4
+"""lvm2 looks for the label in the first four sectors of a device."""
+
+LABEL_ID = b"LABELONE"
+LVM2_LABEL_TYPE = b"LVM2 001"
+FMTT_MAGIC = b" LVM2 x[5A%r0N*>"
+"""The magic of every metadata-area header (``FMTT_MAGIC`` in layout.h)."""
+FMTT_VERSION = 1
+MDA_HEADER_SIZE = 512
+RAW_LOCN_IGNORED = 0x00000001
+"""raw_locn flag: this metadata area is ignored (``pvchange --metadataignore``)."""
+PV_EXT_USED = 0x00000001
+"""pv_header_extension flag: the PV belongs to a VG."""
+ID_LEN = 32
+
+# struct label_header: the first 32 bytes of the label sector.
+label_header = Struct(
+    "id" / Bytes(8),  # "LABELONE"
+    "sector" / Int64ul,  # sector number of this label; must be the sector it is found in
+    "crc" / Int32ul,  # lvm_crc of bytes 20..511 of the sector (from `offset` to the end)
+    "offset" / Int32ul,  # byte offset of the pv_header from the start of the sector
+    "type" / Bytes(8),  # label type: "LVM2 001"
+)
+LABEL_CRC_START = 20
+"""The label CRC covers the sector from this byte (the ``offset`` field) to its end."""
+
+# struct disk_locn: one area of the device; a zero entry ends a list of them.
+disk_locn = Struct(
+    "offset" / Int64ul,  # byte offset from the start of the device
+    "size" / Int64ul,  # bytes; 0 for a data area means "to the end of the device"
+)
+
+
+def _is_end(entry, _lst, _ctx) -> bool:
+    return entry.offset == 0 and entry.size == 0
+
+
+# A list of disk_locn ending at an all-zero entry (the terminator is kept as the
+# last element; use `areas()` to drop it).
+disk_locn_list = RepeatUntil(_is_end, disk_locn)
+
+# struct pv_header: follows the label header in the same sector.
+pv_header = Struct(
+    "uuid" / Bytes(ID_LEN),  # PV uuid, 32 characters without dashes
+    "device_size" / Int64ul,  # size of the device in bytes when the PV was created
+    "data_areas" / disk_locn_list,  # where the extents lie (normally one area from pe_start)
+    "metadata_areas" / disk_locn_list,  # the metadata areas (0, 1 or 2)
+)
+
+# struct pv_header_extension: follows the metadata-area list (lvm2 2.02.110 and later).
+pv_header_extension = Struct(
+    "version" / Int32ul,  # extension version (2 today); 0 means no extension
+    "flags" / Int32ul,  # PV_EXT_USED when the PV is in a VG
+    "bootloader_areas" / disk_locn_list,  # areas reserved for a bootloader (pvcreate --bootloaderareasize)
+)
+
+# struct raw_locn: where one copy of the metadata text lies inside a metadata area.
+raw_locn = Struct(
+    "offset" / Int64ul,  # byte offset of the text from the start of the metadata area
+    "size" / Int64ul,  # length of the text in bytes, including its trailing NUL
+    "checksum" / Int32ul,  # lvm_crc of the text (the wrapped part included)
+    "flags" / Int32ul,  # RAW_LOCN_IGNORED
+)
+
+# struct mda_header: the first 512 bytes of every metadata area.
+mda_header = Struct(
+    "checksum" / Int32ul,  # lvm_crc of bytes 4..511 of this header
+    "magic" / Bytes(16),  # FMTT_MAGIC
+    "version" / Int32ul,  # FMTT_VERSION (1)
+    "start" / Int64ul,  # absolute byte offset of this metadata area on the device
+    "size" / Int64ul,  # size of the metadata area in bytes, this header included
+    "raw_locns" / RepeatUntil(
+        lambda e, _l, _c: e.offset == 0 and e.size == 0 and e.checksum == 0 and e.flags == 0,
+        raw_locn,
+    ),  # [0] is the committed metadata; lvm2 leaves [1] zero (the list's end)
+)
+MDA_CRC_START = 4
+"""The mda_header CRC covers bytes 4..511."""
+
+__all__ = [
+    "FMTT_MAGIC",
+    "FMTT_VERSION",
+    "ID_LEN",
+    "LABEL_CRC_START",
+    "LABEL_ID",
+    "LABEL_SCAN_SECTORS",
+    "LVM2_LABEL_TYPE",
+    "MDA_CRC_START",
+    "MDA_HEADER_SIZE",
+    "PV_EXT_USED",
+    "RAW_LOCN_IGNORED",
+    "SECTOR_SIZE",
+    "disk_locn",
+    "label_header",
+    "mda_header",
+    "pv_header",
+    "pv_header_extension",
+    "raw_locn",
+]

@@ -1,0 +1,181 @@
+"""LVM2 text metadata: the lark grammar in ``grammar/`` and the transformer that turns it into dicts.
+
+:func:`parse_metadata` returns nested ``dict`` objects in file order: sections become
+dicts, values become ``int``, ``float`` or ``str``, arrays become lists. The parser is
+built once per process on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .errors import MetadataSyntaxError
+
+GRAMMAR_FILE = "lvm_metadata.lark"
+
+Value = Union[int, float, str, list, dict]
+
+_ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s,"]+)')
+_ARRAY_BODY = re.compile(r'\[((?:[^\]"]|"(?:[^"\\]|\\.)*")*)\]')
+# A value at the start of a token; terminals carry trailing blanks and comments.
+_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^\s#,\]]+)')
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def grammar_text() -> str:
+    """Return the text of the metadata grammar (installed package or source tree)."""
+    try:
+        from importlib.resources import files
+
+        return files("lvmread.grammar").joinpath(GRAMMAR_FILE).read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, TypeError):
+        path = Path(__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE
+        return path.read_text("utf-8")
+
+
+def _string(quoted: str) -> str:
+    """Strip the quotes of an lvm2 string; only ``\\"`` and ``\\\\`` are escapes."""
+    body = quoted[1:-1]
+    if "\\" in body:
+        body = _ESCAPE.sub(r"\1", body)
+    return body
+
+
+def _scalar(text: str) -> Union[int, float, str]:
+    """An unquoted value: decimal or hex integer, float, or a bare word."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return int(text, 16) if text.lstrip("+-")[:2].lower() == "0x" else float(text)
+    except ValueError:
+        return text
+
+
+def _value(text: str, pos: int = 0) -> Union[int, float, str]:
+    """The value that starts at ``text[pos]`` (after blanks), ignoring what follows it."""
+    raw = _VALUE.match(text, pos).group(1)  # type: ignore[union-attr]
+    return _string(raw) if raw[0] == '"' else _scalar(raw)
+
+
+def _pair(token: str) -> tuple[str, Any]:
+    eq = token.index("=")
+    return token[:eq].rstrip(), _value(token, eq + 1)
+
+
+def _array(token: str) -> tuple[str, list]:
+    eq = token.index("=")
+    key = token[:eq].rstrip()
+    body = _ARRAY_BODY.search(token, eq).group(1)  # type: ignore[union-attr]
+    items: list = []
+    for m in _ARRAY_ITEM.finditer(body):
+        s = m.group(1)
+        if s is not None:
+            items.append(_ESCAPE.sub(r"\1", s) if "\\" in s else s)
+        else:
+            items.append(_scalar(m.group(2)))
+    return key, items
+
+
+def _entries(children: list) -> dict:
+    """Collect the entries of a section (or of the whole text) into a dict."""
+    out: dict = {}
+    for child in children:
+        kind = getattr(child, "type", None)
+        if kind == "PAIR":
+            key, value = _pair(child)
+        elif kind == "ARRAY":
+            key, value = _array(child)
+        else:
+            key, value = child
+        out[key] = value
+    return out
+
+
+class _Spliced:
+    """What lark's internal list rules build: it needs only ``children``."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: list) -> None:
+        self.children = children
+
+
+def _make_transformer():
+    from lark import Transformer
+
+    class MetadataTransformer(Transformer):
+        """Builds dicts while the LALR parser runs (no parse tree is made)."""
+
+        __visit_tokens__ = False
+
+        def __default__(self, data, children, meta):
+            # Only lark's own list rules (the expansions of `x*`) land here; their
+            # children are spliced into the parent, so a bare holder is enough.
+            return _Spliced(children)
+
+        def start(self, children: list) -> dict:
+            return _entries(children)
+
+        def section(self, children: list) -> tuple[str, dict]:
+            head = children[0]
+            return head[: head.index("{")].rstrip(), _entries(children[1:-1])
+
+        def array(self, children: list) -> tuple[str, list]:
+            head = children[0]
+            items = [_value(c) for c in children[1:-1] if c.type != "COMMA"]
+            return head[: head.index("=")].rstrip(), items
+
+    return MetadataTransformer()
+
+
+@lru_cache(maxsize=None)
+def _parser():
+    from lark import Lark
+
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        transformer=_make_transformer(),
+        propagate_positions=False,
+        maybe_placeholders=False,
+    )
+
+
+def parse_metadata(text: str, source: Optional[str] = None) -> dict:
+    """Parse LVM2 metadata text into nested dicts.
+
+    ``source`` names where the text came from (a file, or ``disk.img: offset 4608``)
+    and is used in the :class:`MetadataSyntaxError` raised for text that does not parse.
+    """
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+    try:
+        return _parser().parse(text)
+    except UnexpectedEOF as exc:
+        lines = text.count("\n") + 1
+        raise MetadataSyntaxError(
+            f"metadata text ends early (expected {', '.join(sorted(exc.expected))})",
+            file=source,
+            line=lines,
+            column=len(text) - text.rfind("\n"),
+        ) from None
+    except UnexpectedCharacters as exc:
+        bad = text[exc.pos_in_stream : exc.pos_in_stream + 20].split("\n")[0]
+        raise MetadataSyntaxError(
+            f"metadata syntax error at {bad!r}", file=source, line=exc.line, column=exc.column
+        ) from None
+    except UnexpectedInput as exc:
+        token = getattr(exc, "token", None)
+        what = f"unexpected {str(token)!r}" if token is not None else "unexpected input"
+        raise MetadataSyntaxError(
+            f"metadata syntax error: {what}",
+            file=source,
+            line=getattr(exc, "line", None),
+            column=getattr(exc, "column", None),
+        ) from None

@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 __all__ = ["LvmReadError", "open", "__version__"]
 
 
-def open(paths: Union[str, "os.PathLike[str]", Iterable[Union[str, "os.PathLike[str]"]]]) -> DiskSet:
+def open(paths: Union[str, os.PathLike[str], Iterable[Union[str, os.PathLike[str]]]]) -> DiskSet:
     """Open disk images or devices read-only and assemble the LVM volume groups on them.
 
     Returns a :class:`~lvmread.scan.DiskSet`: iterate it for the VGs, or use

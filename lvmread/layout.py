@@ -63,7 +63,7 @@ pv_header = Struct(
 pv_header_extension = Struct(
     "version" / Int32ul,  # extension version (2 today); 0 means no extension
     "flags" / Int32ul,  # PV_EXT_USED when the PV is in a VG
-    "bootloader_areas" / disk_locn_list,  # areas reserved for a bootloader (pvcreate --bootloaderareasize)
+    "bootloader_areas" / disk_locn_list,  # bootloader areas (pvcreate --bootloaderareasize)
 )
 
 # struct raw_locn: where one copy of the metadata text lies inside a metadata area.

@@ -1,4 +1,4 @@
-"""LVM2 text metadata: the lark grammar in ``grammar/`` and the transformer that turns it into dicts.
+"""LVM2 text metadata: the lark grammar in ``grammar/`` and the transformer that makes dicts.
 
 :func:`parse_metadata` returns nested ``dict`` objects in file order: sections become
 dicts, values become ``int``, ``float`` or ``str``, arrays become lists. The parser is
@@ -8,7 +8,7 @@ built once per process on first use.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -133,7 +133,7 @@ def _make_transformer():
     return MetadataTransformer()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parser():
     from lark import Lark
 

@@ -265,6 +265,8 @@ def table(vgs: list[VolumeGroup]) -> str:
     right = {3}
     lines = []
     for r in [head, *rows]:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

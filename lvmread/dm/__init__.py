@@ -1,0 +1,79 @@
+"""A userspace device mapper: Linux dm tables, read from image files.
+
+This package knows nothing of LVM; it imports nothing from lvmread outside
+``lvmread.dm``.  Typical use::
+
+    from lvmread.dm import DeviceMapper
+
+    with DeviceMapper() as dm:
+        dm.add_device("pv0", "disk.img", start=1048576)
+        lv = dm.create("vg0-lv0", "0 16384 linear pv0 2048")
+        data = lv.read(4096)
+        print(lv.table_text(), end="")   # 0 16384 linear pv0 2048
+
+Tables use the ``dmsetup table`` syntax (:mod:`lvmread.dm.table`); target types
+live one per module in :mod:`lvmread.dm.targets`; underlying devices in
+:mod:`lvmread.dm.devices`.
+"""
+
+from __future__ import annotations
+
+from lvmread.dm.devices import Device, FileDevice, ObjectDevice, RegionDevice
+from lvmread.dm.errors import DMDeviceError, DMError, DMIOError, DMTableError
+from lvmread.dm.mapper import (
+    DM_MAJOR,
+    MAX_STACK_DEPTH,
+    DeviceMapper,
+    MappedDevice,
+    Table,
+    build_table,
+)
+from lvmread.dm.table import (
+    SECTOR_SIZE,
+    TableEntry,
+    format_table,
+    join_args,
+    parse_table,
+    parse_table_line,
+    split_args,
+)
+from lvmread.dm.targets import (
+    DeviceArea,
+    DeviceRef,
+    Target,
+    TargetContext,
+    lookup_target,
+    register_target,
+    target_types,
+)
+
+__all__ = [
+    "DM_MAJOR",
+    "MAX_STACK_DEPTH",
+    "SECTOR_SIZE",
+    "DMDeviceError",
+    "DMError",
+    "DMIOError",
+    "DMTableError",
+    "Device",
+    "DeviceArea",
+    "DeviceMapper",
+    "DeviceRef",
+    "FileDevice",
+    "MappedDevice",
+    "ObjectDevice",
+    "RegionDevice",
+    "Table",
+    "TableEntry",
+    "Target",
+    "TargetContext",
+    "build_table",
+    "format_table",
+    "join_args",
+    "lookup_target",
+    "parse_table",
+    "parse_table_line",
+    "register_target",
+    "split_args",
+    "target_types",
+]

@@ -1,0 +1,284 @@
+"""Partition tables: MBR (with the chain of EBRs of an extended partition) and GPT.
+
+A PV may live in a partition of any type (lvm2 merely recognises the LVM types
+``0x8e`` and ``e6d6d379-f507-44c2-a23c-238f2a3df928``), so every partition is
+reported. Partitions are numbered as Linux does: MBR primaries 1-4 by slot,
+logical partitions from 5 in chain order, GPT entries by their index + 1.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from dataclasses import dataclass
+
+from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
+
+from .errors import HeaderError
+from .source import InputFile, Source
+
+MBR_SIZE = 512
+MBR_MAGIC = b"\x55\xaa"
+EXTENDED_TYPES = frozenset({0x05, 0x0F, 0x85})  # DOS, Win95 LBA and Linux extended
+GPT_PROTECTIVE_TYPE = 0xEE
+LVM_MBR_TYPE = 0x8E
+LVM_GPT_TYPE = "e6d6d379-f507-44c2-a23c-238f2a3df928"
+GPT_SIGNATURE = b"EFI PART"
+GPT_SECTOR_SIZES = (512, 4096)  # tried in turn on image files, which do not say
+MAX_LOGICAL = 128  # bound on the EBR chain
+MAX_GPT_ENTRIES = 1024
+MIN_GPT_HEADER = 92
+
+# One slot of the partition table of an MBR or EBR (16 bytes).
+MbrEntry = Struct(
+    "boot" / Int8ul,  # 0x80 = bootable ("active"), 0x00 = not; anything else: not a table
+    "chs_first" / Bytes(3),  # cylinder/head/sector of the first sector (obsolete, ignored)
+    "type" / Int8ul,  # partition type: 0 = unused, 0x05/0x0f/0x85 = extended, 0xee = GPT
+    "chs_last" / Bytes(3),  # cylinder/head/sector of the last sector (obsolete, ignored)
+    "lba_start" / Int32ul,  # first sector; in an EBR relative to the EBR (data entry)
+    #                         or to the start of the extended partition (link entry)
+    "num_sectors" / Int32ul,  # length in sectors; 0 = unused
+)
+
+# Sector 0 of a disk (MBR), also the layout of each EBR of an extended partition.
+Mbr = Struct(
+    "bootstrap" / Bytes(440),  # boot code
+    "disk_signature" / Int32ul,  # disk identifier (unused by EBRs)
+    "reserved" / Bytes(2),  # usually zero ("copy-protected" flag)
+    "entries" / Array(4, MbrEntry),  # the four partition-table slots
+    "magic" / Bytes(2),  # 0x55 0xaa when the sector holds a partition table
+)
+
+# GPT header, at LBA 1 (primary) and in the last LBA (backup); little-endian.
+GptHeader = Struct(
+    "signature" / Bytes(8),  # b"EFI PART"
+    "revision" / Int32ul,  # 0x00010000 for GPT 1.0
+    "header_size" / Int32ul,  # bytes covered by header_crc32 (92 .. sector size)
+    "header_crc32" / Int32ul,  # CRC32 of those bytes with this field taken as zero
+    "reserved" / Int32ul,  # zero
+    "my_lba" / Int64ul,  # LBA of this header
+    "alternate_lba" / Int64ul,  # LBA of the other (primary or backup) header
+    "first_usable_lba" / Int64ul,  # first LBA partitions may use
+    "last_usable_lba" / Int64ul,  # last LBA partitions may use (inclusive)
+    "disk_guid" / Bytes(16),  # disk GUID (mixed-endian)
+    "entries_lba" / Int64ul,  # first LBA of this header's partition entry array
+    "num_entries" / Int32ul,  # number of slots in the entry array
+    "entry_size" / Int32ul,  # bytes per slot (128 * 2^n)
+    "entries_crc32" / Int32ul,  # CRC32 of the whole entry array (num_entries * entry_size)
+)
+
+# The first 128 bytes of one slot of the GPT partition entry array.
+GptEntry = Struct(
+    "type_guid" / Bytes(16),  # partition type GUID (mixed-endian); all zero = unused slot
+    "unique_guid" / Bytes(16),  # this partition's own GUID (mixed-endian)
+    "first_lba" / Int64ul,  # first LBA of the partition
+    "last_lba" / Int64ul,  # last LBA of the partition (inclusive)
+    "attributes" / Int64ul,  # attribute flags (bit 0: required, 2: legacy BIOS bootable, ...)
+    "name" / Bytes(72),  # partition name, UTF-16LE, NUL-padded
+)
+GPT_ENTRY_SIZE = GptEntry.sizeof()
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition; ``start`` and ``size`` in bytes from the start of the disk."""
+
+    number: int
+    start: int
+    size: int
+    #: MBR type byte, or lowercase GPT type GUID.
+    type: int | str
+    #: GPT only: the partition's unique GUID (lowercase) and its name.
+    guid: str | None = None
+    name: str | None = None
+
+    @property
+    def is_extended(self) -> bool:
+        """True for an MBR extended partition (the container of the logical ones)."""
+        return isinstance(self.type, int) and self.type in EXTENDED_TYPES
+
+
+def find_partitions(source: Source, warnings: list[str] | None = None) -> list[Partition]:
+    """The partitions of ``source`` (MBR or GPT), or [] if it has no partition table.
+
+    Raises HeaderError for a malformed table. Partitions reaching past the end of
+    the input (a truncated image) are kept, with a message appended to ``warnings``.
+    """
+    if warnings is None:
+        warnings = []
+    if source.size < MBR_SIZE:
+        return []
+    mbr = Mbr.parse(source.pread(MBR_SIZE, 0))
+    if mbr.magic != MBR_MAGIC or any(e.boot not in (0x00, 0x80) for e in mbr.entries):
+        return []
+    if any(e.type == GPT_PROTECTIVE_TYPE for e in mbr.entries):
+        return _find_gpt(source, warnings)
+    return _find_mbr(source, mbr, warnings)
+
+
+def partition_sources(infile: InputFile, warnings: list[str] | None = None) -> list[Source]:
+    """A :class:`Source` for each partition of ``infile`` except MBR extended containers."""
+    return [infile.source(p.start, p.size, p.number)
+            for p in find_partitions(infile.whole, warnings) if not p.is_extended]
+
+
+def _error(source: Source, message: str, offset: int) -> HeaderError:
+    return HeaderError(message, file=source.path, offset=source.start + offset)
+
+
+def _check_end(source: Source, p: Partition, warnings: list[str]) -> None:
+    if p.start + p.size > source.size:
+        warnings.append(f"{source.name}: partition {p.number} (bytes {p.start}.."
+                        f"{p.start + p.size}) reaches past the end ({source.size} bytes)")
+
+
+# --- MBR -------------------------------------------------------------------
+
+def _find_mbr(source: Source, mbr, warnings: list[str]) -> list[Partition]:
+    ss = source.sector_size or 512
+    primaries = []
+    for number, e in enumerate(mbr.entries, 1):
+        if e.type == 0 or e.num_sectors == 0:
+            continue
+        if e.lba_start == 0:
+            raise _error(source, f"partition {number} starts at sector 0, over the MBR",
+                         446 + 16 * (number - 1))
+        p = Partition(number, e.lba_start * ss, e.num_sectors * ss, e.type)
+        _check_end(source, p, warnings)
+        primaries.append(p)
+    logicals: list[Partition] = []
+    for ext in primaries:
+        if ext.is_extended:
+            logicals += _read_ebr_chain(source, ext, ss, 5 + len(logicals), warnings)
+    return primaries + logicals
+
+
+def _read_ebr_chain(source: Source, ext: Partition, ss: int, number: int,
+                    warnings: list[str]) -> list[Partition]:
+    """The logical partitions in extended partition ``ext``, numbered from ``number``."""
+    end = ext.start + ext.size
+    next_at: int | None = ext.start
+    seen = set()
+    out: list[Partition] = []
+    while next_at is not None:
+        here, next_at = next_at, None
+        if not ext.start <= here <= end - MBR_SIZE:
+            raise _error(source, f"EBR lies outside extended partition {ext.number} "
+                         f"(bytes {ext.start}..{end})", here)
+        if here in seen:
+            raise _error(source, "the chain of EBRs loops back to an EBR already read", here)
+        if len(seen) == MAX_LOGICAL:
+            raise _error(source, f"more than {MAX_LOGICAL} EBRs in extended partition "
+                         f"{ext.number}", here)
+        seen.add(here)
+        ebr = Mbr.parse(source.pread(MBR_SIZE, here))
+        if ebr.magic != MBR_MAGIC:
+            if here == ext.start:  # an empty extended partition
+                break
+            raise _error(source, "EBR lacks the 0x55AA signature", here + 510)
+        for e in ebr.entries[:2]:  # slot 0: the logical partition, slot 1: the next EBR
+            if e.type == 0 or e.num_sectors == 0:
+                continue
+            if e.type in EXTENDED_TYPES:
+                if next_at is None:
+                    next_at = ext.start + e.lba_start * ss
+            elif e.lba_start == 0:
+                raise _error(source, "logical partition starts over its own EBR", here)
+            else:
+                p = Partition(number + len(out), here + e.lba_start * ss,
+                              e.num_sectors * ss, e.type)
+                _check_end(source, p, warnings)
+                out.append(p)
+    return out
+
+
+# --- GPT -------------------------------------------------------------------
+
+def _guid(raw: bytes) -> str:
+    return str(uuid.UUID(bytes_le=bytes(raw)))
+
+
+def _find_gpt(source: Source, warnings: list[str]) -> list[Partition]:
+    """Read the primary GPT, falling back to the backup; try each possible sector size."""
+    failures: list[HeaderError] = []
+    for ss in [source.sector_size] if source.sector_size else GPT_SECTOR_SIZES:
+        for lba in dict.fromkeys((1, source.size // ss - 1)):
+            at = lba * ss
+            if lba < 1 or at + ss > source.size:
+                continue
+            raw = source.pread(ss, at)
+            if raw[:len(GPT_SIGNATURE)] != GPT_SIGNATURE:
+                continue
+            try:
+                parts = _read_gpt(source, ss, lba, raw, warnings)
+            except HeaderError as e:
+                failures.append(e)
+                continue
+            warnings.extend(f"{source.name}: ignoring a GPT header at offset {e.offset}: "
+                            f"{e.message}; using the one at offset {at}" for e in failures)
+            if lba != 1 and not failures:
+                warnings.append(f"{source.name}: no primary GPT header at offset {ss}; "
+                                f"using the backup at offset {at}")
+            return parts
+    if not failures:
+        raise _error(source, "protective MBR (type 0xee) but no GPT header", 512)
+    first = failures[0]
+    message = "; ".join([first.message] + [f"{e.message} (at offset {e.offset})"
+                                            for e in failures[1:]])
+    if len(failures) == 1:
+        message += "; no other GPT header found"
+    raise HeaderError(message, file=source.path, offset=first.offset)
+
+
+def _read_gpt(source: Source, ss: int, lba: int, raw: bytes,
+              warnings: list[str]) -> list[Partition]:
+    """Validate the GPT header in ``raw`` (read from ``lba``) and read its entries."""
+    which = "primary" if lba == 1 else "backup"
+
+    def bad(message: str, at: int = lba * ss) -> HeaderError:
+        return _error(source, f"{which} GPT header: {message}", at)
+
+    h = GptHeader.parse(raw)
+    if not MIN_GPT_HEADER <= h.header_size <= ss:
+        raise bad(f"header size {h.header_size} outside {MIN_GPT_HEADER}..{ss}")
+    crc = zlib.crc32(raw[:16] + bytes(4) + raw[20:h.header_size])
+    if crc != h.header_crc32:
+        raise bad(f"header CRC32 mismatch (stored {h.header_crc32:#010x}, "
+                  f"computed {crc:#010x})")
+    if h.my_lba != lba:
+        raise bad(f"records its own LBA as {h.my_lba} but lies at LBA {lba}")
+    first, last = h.first_usable_lba, h.last_usable_lba
+    if not 1 <= first <= last or first <= lba <= last:
+        raise bad(f"usable LBAs {first}..{last} overlap the header or the MBR")
+    if h.num_entries > MAX_GPT_ENTRIES:
+        raise bad(f"{h.num_entries} partition entries (at most {MAX_GPT_ENTRIES})")
+    if not (GPT_ENTRY_SIZE <= h.entry_size <= 4096 and h.entry_size % 8 == 0):
+        raise bad(f"partition entry size {h.entry_size} is not a multiple of 8 in "
+                  f"{GPT_ENTRY_SIZE}..4096")
+    length = h.num_entries * h.entry_size
+    array_first, array_end = h.entries_lba, h.entries_lba + -(-length // ss)
+    if length and (array_first < 1 or array_first <= lba < array_end
+                   or (array_first <= last and first < array_end)):
+        raise bad(f"partition entry array at LBAs {array_first}..{array_end - 1} overlaps "
+                  f"the MBR, the header or the usable LBAs")
+    if array_first * ss + length > source.size:
+        raise bad("partition entry array lies past the end of the input")
+    array = source.pread(length, array_first * ss)
+    crc = zlib.crc32(array)
+    if crc != h.entries_crc32:
+        raise bad(f"partition entry array CRC32 mismatch (stored {h.entries_crc32:#010x}, "
+                  f"computed {crc:#010x})", array_first * ss)
+    parts = []
+    for i in range(h.num_entries):
+        e = GptEntry.parse(array[i * h.entry_size:][:GPT_ENTRY_SIZE])
+        if e.type_guid == bytes(16):
+            continue
+        if not first <= e.first_lba <= e.last_lba <= last:
+            raise bad(f"partition {i + 1} at LBAs {e.first_lba}..{e.last_lba} is outside "
+                      f"the usable LBAs {first}..{last}", array_first * ss + i * h.entry_size)
+        name = e.name.decode("utf-16-le", errors="replace").split("\0", 1)[0]
+        p = Partition(i + 1, e.first_lba * ss, (e.last_lba - e.first_lba + 1) * ss,
+                      _guid(e.type_guid), _guid(e.unique_guid), name)
+        _check_end(source, p, warnings)
+        parts.append(p)
+    return parts

@@ -1,0 +1,368 @@
+"""Reads through lvmread.dm mapped devices, checked against independently built references."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import threading
+
+import pytest
+
+from lvmread.dm import (
+    DeviceMapper,
+    DMIOError,
+    MappedDevice,
+)
+
+S = 512  # sector
+
+
+def make_image(path, nbytes: int, seed: int) -> bytes:
+    """Write ``nbytes`` of seeded random data to ``path`` and return them."""
+    data = random.Random(seed).randbytes(nbytes)
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+def striped_reference(devs, offsets, chunk: int, length: int) -> bytes:
+    """Expected bytes of a striped target, by the kernel's rule.
+
+    Chunk ``c`` of the target is chunk ``c // n`` of stripe ``c % n``.
+    """
+    n = len(devs)
+    out = bytearray()
+    for c in range(length // chunk):
+        stripe, schunk = c % n, c // n
+        start = (offsets[stripe] + schunk * chunk) * S
+        out += devs[stripe][start : start + chunk * S]
+    assert len(out) == length * S
+    return bytes(out)
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Three 1 MiB images with distinct random contents."""
+    paths, datas = [], []
+    for i in range(3):
+        p = tmp_path / f"disk{i}.img"
+        datas.append(make_image(p, 1 << 20, seed=100 + i))
+        paths.append(str(p))
+    return paths, datas
+
+
+@pytest.fixture
+def dm():
+    with DeviceMapper(host_devices=False) as mapper:
+        yield mapper
+
+
+def check_random_reads(md: MappedDevice, expected: bytes, count: int = 300, seed: int = 7):
+    rng = random.Random(seed)
+    size = len(expected)
+    assert md.size == size
+    for _ in range(count):
+        off = rng.randrange(0, size + 2000)
+        n = rng.choice([1, 7, 511, 512, 513, 4096, 65536, 65537, rng.randrange(0, 300000)])
+        want = expected[off : off + n]
+        assert md.pread(n, off) == want, (off, n)
+        buf = bytearray(n)
+        got = md.preadinto(buf, off)
+        assert got == len(want)
+        assert bytes(buf[:got]) == want
+        md.seek(off)
+        assert md.read(n) == want
+        assert md.tell() == off + len(want)
+
+
+# -- linear -------------------------------------------------------------------
+
+
+def test_linear_reads(dm, images):
+    paths, datas = images
+    dm.add_device("d0", paths[0])
+    md = dm.create("lv", "0 1000 linear d0 48\n")
+    expected = datas[0][48 * S : (48 + 1000) * S]
+    assert md.read(S) == expected[:S]
+    check_random_reads(md, expected)
+
+
+def test_linear_whole_read_and_readall(dm, images):
+    paths, datas = images
+    dm.add_device("d0", paths[0])
+    md = dm.create("lv", "0 2048 linear d0 0")
+    assert md.read() == datas[0]
+    md.seek(1000)
+    assert md.readall() == datas[0][1000:]
+    assert md.read() == b""
+
+
+def test_multiple_entries_cross_boundaries(dm, images):
+    paths, datas = images
+    for i, p in enumerate(paths):
+        dm.add_device(f"d{i}", p)
+    table = (
+        "0 100 linear d0 10\n"
+        "100 64 linear d1 0\n"
+        "164 36 zero\n"
+        "200 300 linear d2 1000\n"
+        "500 128 striped 2 16 d0 500 d1 700\n"
+    )
+    md = dm.create("mix", table)
+    expected = (
+        datas[0][10 * S : 110 * S]
+        + datas[1][0 : 64 * S]
+        + bytes(36 * S)
+        + datas[2][1000 * S : 1300 * S]
+        + striped_reference([datas[0], datas[1]], [500, 700], 16, 128)
+    )
+    assert md.size == len(expected)
+    check_random_reads(md, expected, count=500)
+    # a read spanning every entry at once
+    assert md.pread(md.size, 0) == expected
+    assert md.pread(md.size - 99, 99) == expected[99:]
+
+
+# -- striped ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "nstripes,chunk,length",
+    [(2, 8, 512), (3, 16, 960), (2, 128, 1024), (3, 1, 300), (2, 24, 480), (1, 8, 64)],
+)
+def test_striped_against_reference(dm, images, nstripes, chunk, length):
+    paths, datas = images
+    for i, p in enumerate(paths):
+        dm.add_device(f"d{i}", p)
+    offsets = [0, 64, 128][:nstripes]
+    pairs = " ".join(f"d{i} {offsets[i]}" for i in range(nstripes))
+    md = dm.create("st", f"0 {length} striped {nstripes} {chunk} {pairs}")
+    expected = striped_reference(datas[:nstripes], offsets, chunk, length)
+    check_random_reads(md, expected)
+    assert md.pread(md.size, 0) == expected
+
+
+def test_striped_kernel_order_explicit(dm, images):
+    """Chunk c goes to stripe c % n, at chunk c // n of that stripe."""
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    md = dm.create("st", "0 32 striped 2 8 a 0 b 16")
+    cs = 8 * S
+    assert md.pread(cs, 0 * cs) == datas[0][0:cs]  # chunk 0 -> a, chunk 0
+    assert md.pread(cs, 1 * cs) == datas[1][16 * S : 16 * S + cs]  # chunk 1 -> b, chunk 0
+    assert md.pread(cs, 2 * cs) == datas[0][cs : 2 * cs]  # chunk 2 -> a, chunk 1
+    assert md.pread(cs, 3 * cs) == datas[1][16 * S + cs : 16 * S + 2 * cs]  # chunk 3 -> b, 1
+    t = md.targets[0]
+    assert t.map_sector(0) == (0, 0)
+    assert t.map_sector(9) == (1, 17)
+    assert t.map_sector(17) == (0, 9)
+
+
+def test_striped_same_device_twice(dm, images):
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    md = dm.create("st", "0 256 striped 2 8 a 0 a 1024")
+    expected = striped_reference([datas[0], datas[0]], [0, 1024], 8, 256)
+    check_random_reads(md, expected)
+
+
+def test_striped_many_chunks_one_read(dm, images):
+    """More chunk pieces per stripe than one preadv call takes (IOV_MAX)."""
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    md = dm.create("st", "0 4096 striped 2 1 a 0 b 0")
+    expected = striped_reference([datas[0], datas[1]], [0, 0], 1, 4096)
+    assert md.pread(md.size, 0) == expected
+    assert md.pread(md.size - 700, 300) == expected[300:-400]
+
+
+# -- zero and error -----------------------------------------------------------
+
+
+def test_zero_target(dm):
+    md = dm.create("z", "0 5000 zero")
+    assert md.size == 5000 * S
+    assert md.read(3 << 20) == bytes(5000 * S)
+    buf = bytearray(b"\xff" * 3000)
+    assert md.preadinto(buf, 100) == 3000
+    assert buf == bytes(3000)
+
+
+def test_error_target_raises_naming_device_and_sector(dm, images):
+    paths, _ = images
+    dm.add_device("d0", paths[0])
+    md = dm.create("vg0-broken", "0 8 linear d0 0\n8 16 error\n24 8 zero")
+    assert md.pread(8 * S, 0) is not None
+    assert md.pread(8 * S, 24 * S) == bytes(8 * S)
+    with pytest.raises(DMIOError) as ei:
+        md.pread(S, 10 * S)
+    err = ei.value
+    assert err.device == "vg0-broken"
+    assert err.sector == 10
+    assert "vg0-broken" in str(err) and "sector 10" in str(err)
+    assert isinstance(err, OSError)
+    # a read that starts before the error target also fails at its first sector
+    with pytest.raises(DMIOError) as ei:
+        md.seek(0)
+        md.read(32 * S)
+    assert ei.value.sector == 8
+
+
+# -- file object behaviour ----------------------------------------------------
+
+
+def test_file_object_protocol(dm, images):
+    paths, datas = images
+    dm.add_device("d0", paths[0])
+    md = dm.create("lv", "0 100 linear d0 0")
+    expected = datas[0][: 100 * S]
+    assert isinstance(md, io.RawIOBase)
+    assert md.readable() and md.seekable() and not md.writable()
+    assert md.name == "lv" and md.devno == "253:0"
+    assert md.size == 100 * S and md.sectors == 100
+    assert md.seek(10) == 10 and md.tell() == 10
+    assert md.seek(5, os.SEEK_CUR) == 15
+    assert md.read(5) == expected[15:20]
+    assert md.seek(-10, os.SEEK_END) == md.size - 10
+    assert md.read(100) == expected[-10:]
+    assert md.read(100) == b""
+    assert md.seek(md.size + 100) == md.size + 100  # past the end is allowed, like files
+    assert md.read(10) == b""
+    assert md.readinto(bytearray(10)) == 0
+    with pytest.raises(OSError):
+        md.seek(-1)
+    with pytest.raises(ValueError):
+        md.seek(0, 3)
+    with pytest.raises(io.UnsupportedOperation):
+        md.write(b"x")
+    with pytest.raises(io.UnsupportedOperation):
+        md.truncate(0)
+    md.seek(0)
+    # buffered wrapper and readinto of a non-byte buffer
+    br = io.BufferedReader(md, buffer_size=4096)
+    assert br.read(700) == expected[:700]
+    assert br.read(S * 100) == expected[700:]
+    br.detach()
+    import array
+
+    arr = array.array("i", [0] * 64)
+    md.seek(0)
+    assert md.readinto(arr) == 256
+    assert arr.tobytes() == expected[:256]
+    md.close()
+    assert md.closed
+    with pytest.raises(ValueError):
+        md.read(1)
+
+
+def test_close_file_keeps_mapping_for_stacking(dm, images):
+    paths, datas = images
+    dm.add_device("d0", paths[0])
+    low = dm.create("low", "0 100 linear d0 0")
+    top = dm.create("top", "0 50 linear low 50")
+    low.close()
+    assert top.read(S) == datas[0][50 * S : 51 * S]
+
+
+def test_threads_share_positional_reads(dm, images):
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    md = dm.create("st", "0 2048 striped 2 16 a 0 b 0")
+    expected = striped_reference([datas[0], datas[1]], [0, 0], 16, 2048)
+    errors = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        for _ in range(200):
+            off = rng.randrange(md.size)
+            n = rng.randrange(1, 40000)
+            if md.pread(n, off) != expected[off : off + n]:
+                errors.append((off, n))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# -- stacking -----------------------------------------------------------------
+
+
+def test_stacking_by_name_and_devno(dm, images):
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    st = dm.create("st", "0 1024 striped 2 8 a 0 b 0")
+    base = striped_reference([datas[0], datas[1]], [0, 0], 8, 1024)
+    assert st.devno == "253:0"
+    by_name = dm.create("by-name", "0 500 linear st 24")
+    by_devno = dm.create("by-devno", "0 100 linear 253:0 900\n100 100 linear st 0")
+    assert by_devno.devno == "253:2"
+    check_random_reads(by_name, base[24 * S : 524 * S], count=100)
+    check_random_reads(by_devno, base[900 * S : 1000 * S] + base[: 100 * S], count=100)
+    # a third level
+    top = dm.create("top", "0 50 linear by-name 10")
+    assert top.read() == base[34 * S : 84 * S]
+    assert top.table.depth == 3
+    assert [r.token for r in top.devices()] == ["by-name"]
+
+
+def test_mapped_device_lookup_and_remove(dm, images):
+    paths, _ = images
+    dm.add_device("a", paths[0])
+    low = dm.create("low", "0 10 linear a 0")
+    dm.create("top", "0 10 linear low 0")
+    assert "low" in dm and "253:0" in dm and "nope" not in dm
+    assert dm["253:1"].name == "top"
+    assert sorted(dm) == ["low", "top"] and len(dm) == 2
+    from lvmread.dm import DMError
+
+    with pytest.raises(DMError, match="in use by top"):
+        dm.remove("low")
+    with pytest.raises(DMError, match="in use"):
+        dm.remove_device("a")
+    dm.remove("top")
+    dm.remove("low")
+    assert low.closed
+    # the minor numbers are reused, lowest first
+    assert dm.create("again", "0 10 zero").devno == "253:0"
+
+
+def test_regions_of_an_image(dm, tmp_path):
+    """Partitions: regions of one image file registered as devices."""
+    data = make_image(tmp_path / "disk.img", 1 << 20, seed=5)
+    dm.add_device("disk.img@p1", tmp_path / "disk.img", start=4096, size=256 * S)
+    dm.add_device("disk.img@p2", tmp_path / "disk.img", start=4096 + 256 * S)
+    p2 = 4096 + 256 * S
+    md = dm.create("lv", "0 16 linear disk.img@p1 240\n16 16 linear disk.img@p2 0")
+    assert md.read() == data[4096 + 240 * S : 4096 + 256 * S] + data[p2 : p2 + 16 * S]
+
+
+def test_object_devices(dm):
+    class Mem:
+        def __init__(self, data):
+            self.data = data
+            self.size = len(data)
+
+        def pread(self, length, offset):
+            return self.data[offset : offset + length]
+
+    class MemInto(Mem):
+        def preadinto(self, buf, offset):
+            buf[:] = self.data[offset : offset + len(buf)]
+            return len(buf)
+
+    a = random.Random(1).randbytes(64 * S)
+    b = random.Random(2).randbytes(64 * S)
+    dm.add_device("a", Mem(a))
+    dm.add_device("b", MemInto(b))
+    dm.add_device("b-part", MemInto(b), start=8 * S, size=16 * S)
+    md = dm.create("st", "0 64 striped 2 4 a 0 b 32\n64 16 linear b-part 0")
+    expected = striped_reference([a, b], [0, 32], 4, 64) + b[8 * S : 24 * S]
+    check_random_reads(md, expected, count=100)

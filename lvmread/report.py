@@ -174,7 +174,7 @@ def vg_report(vg: VolumeGroup) -> dict:
         "vg_free": (total - used) * es,
         "pv_count": len(vg.pvs),
         "lv_count": sum(1 for lv in vg.lvs.values() if lv.visible),
-        "vg_tags": ",".join(vg.tags),
+        "vg_tags": ",".join(sorted(vg.tags)),
         "vg_missing_pv_count": len(vg.missing_pvs),
     }
     pv_rows = []
@@ -191,7 +191,7 @@ def vg_report(vg: VolumeGroup) -> dict:
                 "pv_pe_count": pv.pe_count,
                 "pv_pe_alloc_count": alloc,
                 "pv_free": (pv.pe_count - alloc) * es,
-                "pv_tags": ",".join(pv.tags),
+                "pv_tags": ",".join(sorted(pv.tags)),
                 "pv_ba_start": pv.ba_start * 512,
                 "pv_ba_size": pv.ba_size * 512,
                 "pv_missing": "missing" if pv.missing else "",
@@ -207,7 +207,7 @@ def vg_report(vg: VolumeGroup) -> dict:
                 "lv_uuid": lv.uuid,
                 "lv_attr": lv_attr(lv),
                 "lv_size": lv.size,
-                "lv_tags": ",".join(lv.tags),
+                "lv_tags": ",".join(sorted(lv.tags)),
                 "lv_time": format_time(lv.creation_time),
                 "lv_host": lv.creation_host or "",
                 "seg_count": len(lv.segments),

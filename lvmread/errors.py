@@ -95,3 +95,9 @@ class UsageError(LvmReadError):
     """The caller asked for something that does not exist (unknown VG/LV, bad option)."""
 
     kind = "usage"
+
+
+class ActivationError(LvmReadError):
+    """An LV cannot be mapped (unsupported segment type, missing PV without --partial)."""
+
+    kind = "activation"

@@ -220,6 +220,17 @@ class LogicalVolume:
     def segment_types(self) -> list[str]:
         return [s.type for s in self.segments]
 
+    def open(self, partial: bool = False):
+        """The LV's bytes as a read-only binary file object (``io.RawIOBase``).
+
+        With ``partial``, ranges on missing PVs are mapped and raise I/O errors when read.
+        """
+        return self.vg.activator_for(self).open(self, partial=partial)
+
+    def table(self, partial: bool = False) -> str:
+        """The device-mapper table lvm2 would load for this LV (``dmsetup table`` format)."""
+        return self.vg.activator_for(self).table(self, partial=partial)
+
 
 @dataclass
 class VolumeGroup:
@@ -241,6 +252,15 @@ class VolumeGroup:
     """The keys outside the VG section: contents, version, description, creation_*."""
     sources: list[Any] = field(default_factory=list, repr=False)
     """The metadata copies this VG was read from."""
+    activator: Any = field(default=None, repr=False)
+    """What maps this VG's LVs onto devices; set by whoever opened the disks."""
+
+    def activator_for(self, lv: LogicalVolume) -> Any:
+        if self.activator is None:
+            from .errors import UsageError
+
+            raise UsageError(f"LV {self.name}/{lv.name}: this VG was not opened from disks")
+        return self.activator
 
     @property
     def extent_size_bytes(self) -> int:

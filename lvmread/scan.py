@@ -5,7 +5,7 @@ metadata, join them into VGs by VG uuid, and pick the copy of the metadata to tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import LabelError, LvmReadError, MetadataError, UsageError
 from .metadata import parse_metadata
@@ -96,6 +96,8 @@ class DiskSet:
     """Faults lvmread worked around (a damaged copy, an older seqno, a missing PV)."""
     copies: list[MetadataCopy] = field(default_factory=list, repr=False)
     """Every current metadata copy read (one per metadata area that has one)."""
+    activator: Any = field(default=None, repr=False)
+    """Maps this set's LVs onto a userspace device mapper (made on first use)."""
 
     def __iter__(self):
         return iter(self.vgs)
@@ -124,6 +126,8 @@ class DiskSet:
         raise UsageError(f"no logical volume {spec} (give VG/LV or an LV uuid)")
 
     def close(self) -> None:
+        if self.activator is not None:
+            self.activator.close()
         for f in self.inputs:
             f.close()
 
@@ -214,8 +218,13 @@ def attach_devices(vg: VolumeGroup, pvs: list[PVDevice], warnings: list[str]) ->
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     """Build the VG of one metadata copy and attach the PVs of ``ds``."""
+    from .activate import Activator
+
     vg = build_vg(copy.tree, source=copy.text.where)
     vg.sources.append(copy)
+    if ds.activator is None:
+        ds.activator = Activator()
+    vg.activator = ds.activator
     attach_devices(vg, ds.pvs, ds.warnings)
     return vg
 

@@ -77,7 +77,8 @@ class InputFile:
 class Source:
     """A read-only byte range ``[start, start + size)`` of an input.
 
-    ``name`` is the display name: the path, or ``path#pN`` for partition N.
+    ``name`` is the display name: the path, or ``path@pN`` for partition N
+    (not ``#``, which a device-mapper table line cannot carry).
     """
 
     def __init__(self, file: InputFile, start: int, size: int,
@@ -87,7 +88,7 @@ class Source:
         self.start = start
         self.size = size
         self.partition = partition
-        self.name = file.path if partition is None else f"{file.path}#p{partition}"
+        self.name = file.path if partition is None else f"{file.path}@p{partition}"
 
     @property
     def sector_size(self) -> int | None:

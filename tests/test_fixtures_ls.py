@@ -47,7 +47,7 @@ def fixture(request, fixture_images):
     src = FIXTURES / name
     folder = fixture_images.folder(name)
     devmap = {
-        dev: str(folder / img.split("#")[0]) + (f"#{img.split('#')[1]}" if "#" in img else "")
+        dev: str(folder / img.split("#")[0]) + (f"@{img.split('#')[1]}" if "#" in img else "")
         for dev, img in _load(src, "devices.json").items()
     }
     images = sorted(folder.glob("*.img"))

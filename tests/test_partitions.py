@@ -100,7 +100,7 @@ def test_mbr_matches_sfdisk(tmp_path: Path, layout: str) -> None:
     with open_input(img) as infile:
         sources = partition_sources(infile)
         assert [s.partition for s in sources] == [p.number for p in found if not p.is_extended]
-        assert all(s.name == f"{img}#p{s.partition}" for s in sources)
+        assert all(s.name == f"{img}@p{s.partition}" for s in sources)
         assert all(s.file is infile for s in sources)
 
 
@@ -116,7 +116,7 @@ def test_gpt_matches_sfdisk(tmp_path: Path) -> None:
          e.get("name", "")) for e in expected]
     assert found[1].type == LVM_GPT_TYPE and found[1].name == "pv one"
     with open_input(img) as infile:
-        assert [s.name for s in partition_sources(infile)] == [f"{img}#p{i}" for i in (1, 2, 3, 4)]
+        assert [s.name for s in partition_sources(infile)] == [f"{img}@p{i}" for i in (1, 2, 3, 4)]
 
 
 def make_gpt4k(path: Path) -> list[tuple[int, int, str, str]]:

@@ -65,7 +65,7 @@ def test_opened_read_only_once(image: Path, opens: list[tuple[str, int]]) -> Non
 def test_partition_source(image: Path) -> None:
     with open_input(image) as infile:
         part = infile.source(1024 + 3, 100, 2)
-        assert part.name == f"{image}#p2" and part.path == str(image)
+        assert part.name == f"{image}@p2" and part.path == str(image)
         assert (part.start, part.size, part.partition) == (1027, 100, 2)
         assert part.pread(2, 0) == bytes([3, 4])
         with pytest.raises(LvmIOError, match="outside") as info:

@@ -34,6 +34,7 @@ from lvmread.dm.table import (
     MAX_SECTORS,
     SECTOR_SHIFT,
     TableEntry,
+    format_table,
     parse_table,
 )
 from lvmread.dm.targets import DeviceLookup, DeviceRef, Target, TargetContext, lookup_target
@@ -78,12 +79,7 @@ class Table(Device):
 
     def text(self) -> str:
         """The table as ``dmsetup table`` prints it."""
-        out = []
-        for t in self.targets:
-            params = t.args_text()
-            head = f"{t.begin} {t.length} {t.name}"
-            out.append(f"{head} {params}\n" if params else f"{head}\n")
-        return "".join(out)
+        return format_table(self.entries())
 
     def devices(self) -> List[DeviceRef]:
         """Underlying devices of all targets (one entry per distinct device)."""
@@ -134,6 +130,10 @@ class Table(Device):
                 pos += seg
                 out += seg
                 i += 1
+        except DMIOError as e:
+            if e.device is None:  # an underlying device's error: say which mapped device
+                e.device = self.name
+            raise
         except DMError:
             raise
         except OSError as e:
@@ -144,6 +144,10 @@ class Table(Device):
         if 0 <= i and offset + length <= self._ends[i] and length >= 0:
             try:
                 return self.targets[i].pread(length, offset - self._starts[i])
+            except DMIOError as e:
+                if e.device is None:
+                    e.device = self.name
+                raise
             except DMError:
                 raise
             except OSError as e:
@@ -404,10 +408,18 @@ def _check_name(name: str, what: str) -> None:
         raise DMError(f"{what} name {name!r} may not contain '/' or NUL, nor be . or ..")
     if len(name.encode("utf-8", "surrogateescape")) >= DM_NAME_LEN:
         raise DMError(f"{what} name {name!r} is longer than {DM_NAME_LEN - 1} bytes")
-    if any(c.isspace() for c in name):
-        raise DMError(f"{what} name {name!r} contains whitespace, which a table cannot carry")
     if parse_devno(name) is not None:
         raise DMError(f"{what} name {name!r} looks like a device number")
+
+
+def _check_token(name: str) -> None:
+    """A registered device's name is a table token (a path is fine): one word, no ``#``."""
+    if not isinstance(name, str) or not name:
+        raise DMError("device name must be a non-empty string")
+    if any(c.isspace() or c in "#\x00" for c in name):
+        raise DMError(f"device name {name!r} may not contain whitespace, '#' or NUL")
+    if parse_devno(name) is not None:
+        raise DMError(f"device name {name!r} looks like a device number")
 
 
 class DeviceMapper:
@@ -422,7 +434,13 @@ class DeviceMapper:
       devices that already exist, so there are no cycles);
     * any other token is, if ``host_devices`` is true, ``MAJOR:MINOR`` of a
       host block device (through ``/sys/dev/block``) or a path, opened
-      read-only and shared between tables.
+      read-only and shared between tables (closed when no mapped device uses
+      it any more).  ``MAJOR:MINOR`` with the pseudo major ``major`` only
+      ever means a mapped device here, never a host device.
+
+    Pseudo minors are allocated lowest-free first, like the kernel's.  A
+    mapped device or registered device in use by another mapped device
+    cannot be removed.
 
     Use as a context manager, or call :meth:`close`, to close everything opened.
     """
@@ -461,7 +479,7 @@ class DeviceMapper:
         with ``size`` and ``preadinto(buf, offset)`` or ``pread(length, offset)``.
         """
         self._check_open()
-        _check_name(name, "device")
+        _check_token(name)
         if name in self._registered or name in self._mapped:
             raise DMError(f"device name {name!r} is already in use")
         if isinstance(source, (str, os.PathLike)):

@@ -1,0 +1,220 @@
+"""The activator: LV segments become the device-mapper tables lvm2 itself would load.
+
+:func:`plan` gives, for one LV, every mapped device it needs in the order to create
+them (sub-LVs and fillers for missing PVs first, the LV itself last). Each segment
+type has a mapper in :data:`SEGMENT_MAPPERS`; later types (raid, thin, snapshot,
+cache) join that registry. Devices are named by a caller-supplied function, so the
+same tables name image files (userspace reading) or ``major:minor`` (a kernel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .errors import ActivationError, MissingPVError
+from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+
+DeviceToken = Callable[[PhysicalVolume], str]
+
+
+def dm_name(vg: str, lv: str, layer: Optional[str] = None) -> str:
+    """lvm2's device-mapper name: ``vg-lv[-layer]`` with every ``-`` in a part doubled."""
+    parts = [vg.replace("-", "--"), lv.replace("-", "--")]
+    if layer:
+        parts.append(layer)
+    return "-".join(parts)
+
+
+def image_token(pv: PhysicalVolume) -> str:
+    """Name a PV by its input (``disk.img`` or ``disk.img@p2``): tables for userspace reading."""
+    if pv.device is None:
+        raise MissingPVError(f"PV {pv.uuid} is missing")
+    return pv.device.source.name
+
+
+@dataclass
+class DeviceTable:
+    """One mapped device to create: its dm name and its table lines."""
+
+    name: str
+    lines: list[str] = field(default_factory=list)
+    lv: Optional[LogicalVolume] = None
+    """The LV this device maps (None for a filler such as ``-missing_0_0``)."""
+
+    @property
+    def text(self) -> str:
+        """The table as ``dmsetup table`` prints it."""
+        return "".join(line + "\n" for line in self.lines)
+
+
+@dataclass
+class Context:
+    """What segment mappers need: the VG, how to name devices, and the plan so far."""
+
+    vg: VolumeGroup
+    token: DeviceToken
+    partial: bool
+    devices: dict[str, DeviceTable] = field(default_factory=dict)
+    depth: int = 0
+
+    @property
+    def extent(self) -> int:
+        return self.vg.extent_size
+
+    def pv_area(self, seg: Segment, area_index: int) -> tuple[str, int]:
+        """(device token, offset in sectors) of a segment area, mapping a missing PV
+        to an ``error`` filler device as lvm2's partial activation does."""
+        area = seg.areas[area_index]
+        if area.pv is not None:
+            if not area.pv.missing:
+                return self.token(area.pv), area.pv.pe_start + area.start * self.extent
+            if not self.partial:
+                raise MissingPVError(
+                    f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} uses missing PV "
+                    f"{area.pv.uuid}; read it with --partial (missing ranges give I/O errors)"
+                )
+            seg_no = seg.lv.segments.index(seg)
+            name = dm_name(seg.lv.vg.name, seg.lv.name, f"missing_{seg_no}_{area_index}")
+            sectors = seg.area_len * self.extent
+            self.devices.setdefault(name, DeviceTable(name, [f"0 {sectors} error"]))
+            return name, 0
+        if area.lv is not None:
+            return self.sub_lv(area.lv), area.start * self.extent
+        raise ActivationError(f"segment {seg.index} of {seg.lv.name}: area {area.name} unresolved")
+
+    def sub_lv(self, lv: LogicalVolume) -> str:
+        """Plan the device of a sub-LV (once) and return its name."""
+        name = dm_name(lv.vg.name, lv.name)
+        if name not in self.devices:
+            if self.depth > 32:
+                raise ActivationError(f"LV {lv.name}: sub-LVs nest too deep (a cycle?)")
+            self.depth += 1
+            lines = _lv_lines(lv, self)
+            self.depth -= 1
+            self.devices[name] = DeviceTable(name, lines, lv)
+        return name
+
+
+SegmentMapper = Callable[[Segment, Context, int, int], str]
+"""Maps one segment to one table line: (segment, context, start sector, length) -> line."""
+
+
+def _striped(seg: Segment, ctx: Context, start: int, length: int) -> str:
+    if not seg.areas:
+        raise ActivationError(f"LV {seg.lv.name} segment {seg.index}: striped segment has no areas")
+    areas = [ctx.pv_area(seg, i) for i in range(len(seg.areas))]
+    if len(areas) == 1:
+        dev, offset = areas[0]
+        return f"{start} {length} linear {dev} {offset}"
+    args = " ".join(f"{dev} {offset}" for dev, offset in areas)
+    return f"{start} {length} striped {len(areas)} {seg.stripe_size} {args}"
+
+
+def _zero(seg: Segment, ctx: Context, start: int, length: int) -> str:
+    return f"{start} {length} zero"
+
+
+def _error(seg: Segment, ctx: Context, start: int, length: int) -> str:
+    return f"{start} {length} error"
+
+
+SEGMENT_MAPPERS: dict[str, SegmentMapper] = {
+    "striped": _striped,
+    "linear": _striped,
+    "zero": _zero,
+    "error": _error,
+}
+
+
+def register_segment_mapper(segtype: str, mapper: SegmentMapper) -> None:
+    """Teach the activator a segment type."""
+    SEGMENT_MAPPERS[segtype] = mapper
+
+
+def _lv_lines(lv: LogicalVolume, ctx: Context) -> list[str]:
+    if not lv.segments:
+        raise ActivationError(f"LV {lv.vg.name}/{lv.name} has no segments")
+    lines = []
+    for seg in lv.segments:
+        mapper = SEGMENT_MAPPERS.get(seg.type)
+        if mapper is None:
+            raise ActivationError(
+                f"LV {lv.vg.name}/{lv.name} segment {seg.index}: segment type {seg.type!r} "
+                "cannot be mapped yet"
+            )
+        start = seg.start_extent * ctx.extent
+        lines.append(mapper(seg, ctx, start, seg.extent_count * ctx.extent))
+    return lines
+
+
+def plan(
+    lv: LogicalVolume, token: DeviceToken = image_token, partial: bool = False
+) -> list[DeviceTable]:
+    """Every mapped device ``lv`` needs, in creation order, the LV's own device last."""
+    ctx = Context(vg=lv.vg, token=token, partial=partial)
+    ctx.sub_lv(lv)
+    return list(ctx.devices.values())
+
+
+def table(lv: LogicalVolume, token: DeviceToken = image_token, partial: bool = False) -> str:
+    """The table of ``lv``'s own device, as ``dmsetup table`` prints it."""
+    return plan(lv, token, partial)[-1].text
+
+
+class Activator:
+    """Maps LVs onto a userspace :class:`~lvmread.dm.DeviceMapper` and opens them for reading."""
+
+    def __init__(self) -> None:
+        self._dm = None
+        self._registered: set[str] = set()
+
+    @property
+    def dm(self):
+        if self._dm is None:
+            from .dm import DeviceMapper
+
+            self._dm = DeviceMapper(host_devices=False)
+        return self._dm
+
+    def _register_pvs(self, vg: VolumeGroup) -> None:
+        for pv in vg.pvs.values():
+            if pv.device is None:
+                continue
+            src = pv.device.source
+            if src.name not in self._registered:
+                self.dm.add_device(src.name, src.path, start=src.start, size=src.size)
+                self._registered.add(src.name)
+
+    def open(self, lv: LogicalVolume, partial: bool = False):
+        """The LV as a read-only binary file object (a :class:`~lvmread.dm.MappedDevice`)."""
+        from .dm import DMError
+
+        if lv.partial and not partial:
+            missing = ", ".join(pv.uuid for pv in lv.vg.missing_pvs)
+            raise MissingPVError(
+                f"LV {lv.vg.name}/{lv.name} has extents on missing PV(s) {missing}; "
+                "use --partial to read it with those ranges as I/O errors"
+            )
+        self._register_pvs(lv.vg)
+        steps = plan(lv, image_token, partial)
+        dm = self.dm
+        try:
+            for dev in steps:
+                if dev.name not in dm:
+                    dm.create(dev.name, dev.text)
+        except DMError as exc:
+            raise ActivationError(f"LV {lv.vg.name}/{lv.name}: {exc}") from None
+        md = dm.get(steps[-1].name)
+        # a new file object each time: closing one does not close the mapped device
+        return type(md)(md.name, md.major, md.minor, md.table)
+
+    def table(self, lv: LogicalVolume, partial: bool = False) -> str:
+        """The LV's own table, naming PVs by their inputs."""
+        return table(lv, image_token, partial)
+
+    def close(self) -> None:
+        if self._dm is not None:
+            self._dm.close()
+            self._dm = None
+            self._registered.clear()

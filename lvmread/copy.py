@@ -1,0 +1,99 @@
+"""Copying an LV's bytes out: sparse output files, a progress bar, partial reads."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Iterator, Optional
+
+CHUNK = 4 << 20
+_ZERO = bytes(CHUNK)
+
+
+class _Progress:
+    """A one-line progress bar on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.enabled = sys.stderr.isatty()
+        self.start = self.last = time.monotonic()
+
+    def update(self, done: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.2:
+            return
+        self.last = now
+        frac = done / self.total if self.total else 1.0
+        rate = done / max(now - self.start, 1e-6) / (1 << 20)
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(
+            f"\r[{bar:<30}] {frac * 100:5.1f}% "
+            f"{done >> 20}/{self.total >> 20} MiB {rate:.0f} MiB/s"
+        )
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.update(self.total, force=True)
+            sys.stderr.write("\n")
+
+
+def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
+    """Copy the file object ``src`` (an opened LV) to ``output`` (a path) or stdout.
+
+    In a regular output file, all-zero chunks are left as holes. With ``partial``,
+    a chunk that cannot be read (a missing PV) is written as zeros and reported in a
+    yielded warning; without it the read error propagates.
+    """
+    from .dm import DMIOError
+
+    size = src.size
+    if output is None:
+        fd, seekable = sys.stdout.buffer.fileno(), False
+        sys.stdout.flush()
+    else:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        seekable = True
+    progress = _Progress(size)
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    bad_start = None
+    try:
+        pos = 0
+        while pos < size:
+            n = min(CHUNK, size - pos)
+            chunk = view[:n]
+            try:
+                src.seek(pos)
+                got = src.readinto(chunk)
+                if got != n:
+                    raise OSError(f"short read at offset {pos + (got or 0)}")
+                if bad_start is not None:
+                    yield f"bytes {bad_start}-{pos - 1} could not be read (missing PV); wrote zeros"
+                    bad_start = None
+            except DMIOError:
+                if not partial:
+                    raise
+                chunk[:] = _ZERO[:n]
+                if bad_start is None:
+                    bad_start = pos
+            if seekable and chunk == _ZERO[:n]:
+                os.lseek(fd, n, os.SEEK_CUR)
+            else:
+                mv = chunk
+                while mv:
+                    w = os.write(fd, mv)
+                    mv = mv[w:]
+            pos += n
+            progress.update(pos)
+        if bad_start is not None:
+            yield f"bytes {bad_start}-{size - 1} could not be read (missing PV); wrote zeros"
+        if seekable:
+            os.ftruncate(fd, size)
+        progress.finish()
+    finally:
+        if output is not None:
+            os.close(fd)

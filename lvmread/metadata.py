@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from .errors import MetadataSyntaxError
 
@@ -19,7 +19,13 @@ GRAMMAR_FILE = "lvm_metadata.lark"
 Value = Union[int, float, str, list, dict]
 
 _ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s,"]+)')
-_ARRAY_BODY = re.compile(r'\[((?:[^\]"]|"(?:[^"\\]|\\.)*")*)\]')
+# One assignment of an ASSIGNMENTS terminal: key, then a string, an array or a scalar,
+# then the blanks and comments after it (so that consecutive matches tile the token and
+# nothing inside a comment is taken for an assignment).
+_ASSIGNMENT = re.compile(
+    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("(?:[^"\\]|\\.)*")'
+    r'|(\[(?:[^\]"#]|"(?:[^"\\]|\\.)*")*\])|([^\s\[\]{}"#=,]+))(?:\s|#[^\n]*)*'
+)
 # A value at the start of a token; terminals carry trailing blanks and comments.
 _VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^\s#,\]]+)')
 _ESCAPE = re.compile(r"\\(.)", re.S)
@@ -51,9 +57,13 @@ def _scalar(text: str) -> Union[int, float, str]:
     except ValueError:
         pass
     try:
-        return int(text, 16) if text.lstrip("+-")[:2].lower() == "0x" else float(text)
+        if text.lstrip("+-")[:2].lower() == "0x":
+            return int(text, 16)
+        if any(c.isdigit() for c in text):  # not "inf" or "nan": those are words
+            return float(text)
     except ValueError:
-        return text
+        pass
+    return text
 
 
 def _value(text: str, pos: int = 0) -> Union[int, float, str]:
@@ -62,15 +72,8 @@ def _value(text: str, pos: int = 0) -> Union[int, float, str]:
     return _string(raw) if raw[0] == '"' else _scalar(raw)
 
 
-def _pair(token: str) -> tuple[str, Any]:
-    eq = token.index("=")
-    return token[:eq].rstrip(), _value(token, eq + 1)
-
-
-def _array(token: str) -> tuple[str, list]:
-    eq = token.index("=")
-    key = token[:eq].rstrip()
-    body = _ARRAY_BODY.search(token, eq).group(1)  # type: ignore[union-attr]
+def _array_items(body: str) -> list:
+    """The values of a one-line array, given the text between its brackets."""
     items: list = []
     for m in _ARRAY_ITEM.finditer(body):
         s = m.group(1)
@@ -78,21 +81,23 @@ def _array(token: str) -> tuple[str, list]:
             items.append(_ESCAPE.sub(r"\1", s) if "\\" in s else s)
         else:
             items.append(_scalar(m.group(2)))
-    return key, items
+    return items
 
 
 def _entries(children: list) -> dict:
     """Collect the entries of a section (or of the whole text) into a dict."""
     out: dict = {}
     for child in children:
-        kind = getattr(child, "type", None)
-        if kind == "PAIR":
-            key, value = _pair(child)
-        elif kind == "ARRAY":
-            key, value = _array(child)
-        else:
-            key, value = child
-        out[key] = value
+        if type(child) is tuple:  # a section or a multi-line array
+            out[child[0]] = child[1]
+            continue
+        for key, string, array, scalar in _ASSIGNMENT.findall(child):
+            if string:
+                out[key] = _string(string)
+            elif array:
+                out[key] = _array_items(array[1:-1])
+            else:
+                out[key] = _scalar(scalar)
     return out
 
 

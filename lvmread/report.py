@@ -5,24 +5,37 @@ fullreport JSON shape and the ``lvs``-like table of ``lvmread ls``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Optional
 
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
 
 _ALLOC = {"contiguous": "c", "cling": "l", "normal": "n", "anywhere": "a", "inherit": "i"}
 
 
-def _lvs_using(vg: VolumeGroup, lv: LogicalVolume, types: tuple[str, ...], key: str) -> bool:
+Uses = dict[str, set[tuple[str, str]]]
+"""LV name -> the (segment type, key) pairs by which other LVs' segments name it."""
+
+_ROLE_KEYS = ("pool", "metadata", "data", "origin")
+
+
+def uses_index(vg: VolumeGroup) -> Uses:
+    """Who names whom, in one pass over the VG (lv_attr needs it for every LV)."""
+    uses: Uses = {}
     for other in vg.lvs.values():
         for seg in other.segments:
-            if seg.type in types and seg.raw.get(key) == lv.name:
-                return True
-    return False
+            for key in _ROLE_KEYS:
+                target = seg.raw.get(key)
+                if isinstance(target, str):
+                    uses.setdefault(target, set()).add((seg.type, key))
+    return uses
 
 
-def _role(lv: LogicalVolume) -> tuple[str, str]:
+def _used_as(uses: Uses, lv: LogicalVolume, types: tuple[str, ...], key: str) -> bool:
+    return any((t, key) in uses.get(lv.name, ()) for t in types)
+
+
+def _role(lv: LogicalVolume, uses: Uses) -> tuple[str, str]:
     """(volume type, target type): the first and seventh characters of lv_attr."""
-    vg = lv.vg
     types = set(lv.segment_types)
     n = lv.name
     if "PVMOVE" in lv.status:
@@ -57,19 +70,19 @@ def _role(lv: LogicalVolume) -> tuple[str, str]:
         return "i", "r"
     if "_rmeta_" in n:
         return "e", "r"
-    if n.endswith("_tdata") or _lvs_using(vg, lv, ("thin-pool",), "pool"):
+    if n.endswith("_tdata") or _used_as(uses, lv, ("thin-pool",), "pool"):
         return "T", "t"
-    if n.endswith("_tmeta") or _lvs_using(vg, lv, ("thin-pool",), "metadata"):
+    if n.endswith("_tmeta") or _used_as(uses, lv, ("thin-pool",), "metadata"):
         return "e", "t"
-    if n.endswith("_cdata") or _lvs_using(vg, lv, ("cache-pool",), "data"):
+    if n.endswith("_cdata") or _used_as(uses, lv, ("cache-pool",), "data"):
         return "C", "C"
-    if n.endswith("_cmeta") or _lvs_using(vg, lv, ("cache-pool",), "metadata"):
+    if n.endswith("_cmeta") or _used_as(uses, lv, ("cache-pool",), "metadata"):
         return "e", "C"
     if n == "lvol0_pmspare" or n.endswith("_pmspare"):
         return "e", "-"
-    if _lvs_using(vg, lv, ("snapshot",), "origin"):
+    if _used_as(uses, lv, ("snapshot",), "origin"):
         return "o", "s"
-    if n.endswith("_corig") or _lvs_using(vg, lv, ("cache", "writecache"), "origin"):
+    if n.endswith("_corig") or _used_as(uses, lv, ("cache", "writecache"), "origin"):
         return "o", "C"
     if types and types <= {"zero", "error"}:
         return "v", "v"
@@ -78,12 +91,13 @@ def _role(lv: LogicalVolume) -> tuple[str, str]:
     return "-", "-"
 
 
-def lv_attr(lv: LogicalVolume) -> str:
+def lv_attr(lv: LogicalVolume, uses: Optional[Uses] = None) -> str:
     """lvm2's 10-character ``lv_attr`` as it reads for an LV that is not active.
 
     Characters 5 and 6 (state, open) are ``-``: an image says nothing of activation.
+    Pass ``uses`` (from :func:`uses_index`) when computing it for many LVs of one VG.
     """
-    vtype, target = _role(lv)
+    vtype, target = _role(lv, uses if uses is not None else uses_index(lv.vg))
     perm = "w" if "WRITE" in lv.status else "r"
     policy = lv.raw.get("allocation_policy", "inherit")
     alloc = _ALLOC.get(policy if isinstance(policy, str) else "", "i")
@@ -133,15 +147,15 @@ def pe_ranges_field(seg: Segment) -> str:
     return " ".join(parts)
 
 
-def pv_alloc_count(vg: VolumeGroup, pv: PhysicalVolume) -> int:
-    """Extents of ``pv`` that segments use."""
-    n = 0
+def pv_alloc_counts(vg: VolumeGroup) -> dict[str, int]:
+    """Extents of each PV (by its metadata key) that segments use."""
+    counts = dict.fromkeys(vg.pvs, 0)
     for lv in vg.lvs.values():
         for seg in lv.segments:
             for area in seg.areas:
-                if area.pv is pv:
-                    n += seg.area_len
-    return n
+                if area.pv is not None:
+                    counts[area.pv.key] += seg.area_len
+    return counts
 
 
 def format_time(t: Any) -> str:
@@ -162,7 +176,9 @@ def vg_report(vg: VolumeGroup) -> dict:
     """One VG in lvm2's ``fullreport`` JSON shape: vg, pv, lv and seg rows."""
     es = vg.extent_size_bytes
     total = sum(pv.pe_count for pv in vg.pvs.values())
-    used = sum(pv_alloc_count(vg, pv) for pv in vg.pvs.values())
+    allocs = pv_alloc_counts(vg)
+    used = sum(allocs.values())
+    uses = uses_index(vg)
     vg_row = {
         "vg_name": vg.name,
         "vg_uuid": vg.uuid,
@@ -179,7 +195,7 @@ def vg_report(vg: VolumeGroup) -> dict:
     }
     pv_rows = []
     for pv in vg.pvs.values():
-        alloc = pv_alloc_count(vg, pv)
+        alloc = allocs[pv.key]
         pv_rows.append(
             {
                 "pv_name": pv.name,
@@ -205,7 +221,7 @@ def vg_report(vg: VolumeGroup) -> dict:
                 "lv_name": lv.display_name,
                 "vg_name": vg.name,
                 "lv_uuid": lv.uuid,
-                "lv_attr": lv_attr(lv),
+                "lv_attr": lv_attr(lv, uses),
                 "lv_size": lv.size,
                 "lv_tags": ",".join(sorted(lv.tags)),
                 "lv_time": format_time(lv.creation_time),
@@ -257,10 +273,13 @@ def table(vgs: list[VolumeGroup]) -> str:
     head = ("VG", "LV", "Attr", "LSize", "Type", "Devices")
     rows = []
     for vg in vgs:
+        uses = uses_index(vg)
         for lv in sorted(vg.lvs.values(), key=lambda x: x.name):
             types = ",".join(dict.fromkeys(segtype(s) for s in lv.segments)) or "-"
             devs = ",".join(devices_field(s) for s in lv.segments if s.areas)
-            rows.append((vg.name, lv.display_name, lv_attr(lv), human_size(lv.size), types, devs))
+            rows.append(
+                (vg.name, lv.display_name, lv_attr(lv, uses), human_size(lv.size), types, devs)
+            )
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
     right = {3}
     lines = []

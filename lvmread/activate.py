@@ -132,9 +132,28 @@ def register_segment_mapper(segtype: str, mapper: SegmentMapper) -> None:
     SEGMENT_MAPPERS[segtype] = mapper
 
 
+def _snapshot_role(lv: LogicalVolume) -> Optional[str]:
+    """``origin`` or ``COW store`` when a snapshot segment names ``lv`` so, else None."""
+    for other in lv.vg.lvs.values():
+        for seg in other.segments:
+            if seg.type == "snapshot":
+                if seg.raw.get("origin") == lv.name:
+                    return "origin"
+                if seg.raw.get("cow_store") == lv.name:
+                    return "COW store"
+    return None
+
+
 def _lv_lines(lv: LogicalVolume, ctx: Context) -> list[str]:
     if not lv.segments:
         raise ActivationError(f"LV {lv.vg.name}/{lv.name} has no segments")
+    role = _snapshot_role(lv)
+    if role is not None:
+        # lvm2 stacks a snapshot-origin (or snapshot) target over a -real (-cow) layer
+        raise ActivationError(
+            f"LV {lv.vg.name}/{lv.name} is a snapshot {role}: snapshot targets cannot be "
+            "mapped yet"
+        )
     lines = []
     for seg in lv.segments:
         mapper = SEGMENT_MAPPERS.get(seg.type)

@@ -33,6 +33,17 @@ def image_token(pv: PhysicalVolume) -> str:
     return pv.device.source.name
 
 
+def devno_token(pv: PhysicalVolume) -> str:
+    """Name a PV by ``major:minor`` of its block device (or of the loop device on its image):
+    tables for a real kernel."""
+    if pv.device is None:
+        raise MissingPVError(f"PV {pv.uuid} is missing")
+    from .blockdev import devno
+
+    src = pv.device.source
+    return devno(src.path, src.start, src.size)
+
+
 @dataclass
 class DeviceTable:
     """One mapped device to create: its dm name and its table lines."""
@@ -228,9 +239,9 @@ class Activator:
         # a new file object each time: closing one does not close the mapped device
         return type(md)(md.name, md.major, md.minor, md.table)
 
-    def table(self, lv: LogicalVolume, partial: bool = False) -> str:
-        """The LV's own table, naming PVs by their inputs."""
-        return table(lv, image_token, partial)
+    def table(self, lv: LogicalVolume, partial: bool = False, devno: bool = False) -> str:
+        """The LV's own table, naming PVs by their inputs, or by ``major:minor`` with ``devno``."""
+        return table(lv, devno_token if devno else image_token, partial)
 
     def close(self) -> None:
         if self._dm is not None:

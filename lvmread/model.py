@@ -227,9 +227,13 @@ class LogicalVolume:
         """
         return self.vg.activator_for(self).open(self, partial=partial)
 
-    def table(self, partial: bool = False) -> str:
-        """The device-mapper table lvm2 would load for this LV (``dmsetup table`` format)."""
-        return self.vg.activator_for(self).table(self, partial=partial)
+    def table(self, partial: bool = False, devno: bool = False) -> str:
+        """The device-mapper table lvm2 would load for this LV (``dmsetup table`` format).
+
+        Devices are named by their inputs, or with ``devno`` by ``major:minor`` as a kernel
+        needs them (block devices, or images with a loop device attached).
+        """
+        return self.vg.activator_for(self).table(self, partial=partial, devno=devno)
 
 
 @dataclass

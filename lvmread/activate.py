@@ -158,6 +158,8 @@ def _snapshot_role(lv: LogicalVolume) -> Optional[str]:
 def _lv_lines(lv: LogicalVolume, ctx: Context) -> list[str]:
     if not lv.segments:
         raise ActivationError(f"LV {lv.vg.name}/{lv.name} has no segments")
+    if lv.problems:
+        raise ActivationError(f"LV {lv.vg.name}/{lv.name} cannot be mapped: {lv.problems[0]}")
     role = _snapshot_role(lv)
     if role is not None:
         # lvm2 stacks a snapshot-origin (or snapshot) target over a -real (-cow) layer
@@ -235,9 +237,8 @@ class Activator:
                     dm.create(dev.name, dev.text)
         except DMError as exc:
             raise ActivationError(f"LV {lv.vg.name}/{lv.name}: {exc}") from None
-        md = dm.get(steps[-1].name)
         # a new file object each time: closing one does not close the mapped device
-        return type(md)(md.name, md.major, md.minor, md.table)
+        return dm.get(steps[-1].name).reopen()
 
     def table(self, lv: LogicalVolume, partial: bool = False, devno: bool = False) -> str:
         """The LV's own table, naming PVs by their inputs, or by ``major:minor`` with ``devno``."""

@@ -192,6 +192,8 @@ class LogicalVolume:
     creation_host: Optional[str]
     segments: list[Segment] = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False)
+    problems: list[str] = field(default_factory=list)
+    """Faults that make the LV unusable (see :mod:`lvmread.validate`)."""
 
     @property
     def visible(self) -> bool:

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from .source import Source
 
 
+MAX_METADATA_TEXT = 64 << 20
+"""The largest metadata text lvmread reads (lvm2's own VGs stay far below: about 1 KiB
+per LV, so this is some 60,000 LVs)."""
+
+
 def format_uuid(raw: bytes | str) -> str:
     """Format a 32-character LVM uuid the way lvm2 prints it (6-4-4-4-4-4-6)."""
     s = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
@@ -125,6 +130,13 @@ class MetadataArea:
         if rl.offset == 0 and rl.size == 0:
             return None
         ring = self.size - layout.MDA_HEADER_SIZE
+        if rl.size > MAX_METADATA_TEXT:
+            raise HeaderError(
+                f"metadata text of {rl.size} bytes is larger than lvmread's limit of "
+                f"{MAX_METADATA_TEXT} bytes",
+                file=self.source.path,
+                offset=self._file_offset(0),
+            )
         if not (layout.MDA_HEADER_SIZE <= rl.offset < self.size) or not (0 < rl.size <= ring):
             raise HeaderError(
                 f"metadata location (offset {rl.offset}, size {rl.size}) lies outside the "

@@ -366,3 +366,75 @@ def test_object_devices(dm):
     md = dm.create("st", "0 64 striped 2 4 a 0 b 32\n64 16 linear b-part 0")
     expected = striped_reference([a, b], [0, 32], 4, 64) + b[8 * S : 24 * S]
     check_random_reads(md, expected, count=100)
+
+
+def test_flat_fast_path_matches_general_path(dm, images):
+    """Linear mappings (also stacked, also on regions) read with one syscall."""
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("a-part", paths[0], start=64 * S, size=512 * S)
+    dm.add_device("b", paths[1])
+    low = dm.create("low", "0 100 linear a 10\n100 100 linear a-part 0\n200 64 striped 2 8 a 0 b 0")
+    top = dm.create("top", "0 90 linear low 5\n90 50 linear low 150\n140 60 linear low 190")
+    assert [f is not None for f in low.table._flat] == [True, True, False]
+    assert low.table.flat_range(0, 100 * S) == (low.table._flat[0][0], 10 * S)
+    assert low.table.flat_range(S, 100 * S) is None  # crosses a target
+    # stacked linear over a flat target is flat; over the striped one it is not
+    assert [f is not None for f in top.table._flat] == [True, True, False]
+    expected_low = (
+        datas[0][10 * S : 110 * S]
+        + datas[0][64 * S : 164 * S]
+        + striped_reference([datas[0], datas[1]], [0, 0], 8, 64)
+    )
+    expected_top = expected_low[5 * S : 95 * S] + expected_low[150 * S : 200 * S]
+    expected_top += expected_low[190 * S : 250 * S]
+    check_random_reads(low, expected_low, count=200)
+    check_random_reads(top, expected_top, count=200)
+
+
+def test_fast_path_never_reads_a_closed_descriptor(dm, images):
+    paths, _ = images
+    dev = dm.add_device("a", paths[0])
+    md = dm.create("lv", "0 100 linear a 0")
+    dev.close()  # behind the mapper's back
+    with pytest.raises(DMIOError):
+        md.read(S)
+    with pytest.raises(DMIOError):
+        md.readinto(bytearray(S))
+    with pytest.raises(DMIOError):
+        md.pread(S, 0)
+
+
+def test_readinto_memoryviews(dm, images):
+    import array
+
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    lin = dm.create("lin", "0 100 linear a 3")
+    st = dm.create("st", "0 64 striped 2 8 a 0 b 0")
+    exp_lin = datas[0][3 * S : 103 * S]
+    exp_st = striped_reference([datas[0], datas[1]], [0, 0], 8, 64)
+    for md, exp in ((lin, exp_lin), (st, exp_st)):
+        buf = bytearray(3000)
+        view = memoryview(buf)[100:2100]
+        md.seek(77)
+        assert md.readinto(view) == 2000
+        assert bytes(buf[100:2100]) == exp[77:2077] and buf[:100] == bytes(100)
+        ints = array.array("i", [0] * 100)
+        assert md.preadinto(memoryview(ints), 5) == 400
+        assert ints.tobytes() == exp[5:405]
+        assert md.preadinto(memoryview(buf)[:10], md.size - 4) == 4
+        assert bytes(buf[:4]) == exp[-4:]
+
+
+def test_reopen_gives_independent_file_objects(dm, images):
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    md = dm.create("lin", "0 100 linear a 0")
+    other = md.reopen()
+    md.seek(10)
+    assert other.tell() == 0
+    other.close()
+    assert md.read(5) == datas[0][10:15]
+    assert other.closed and not md.closed

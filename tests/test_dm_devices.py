@@ -187,8 +187,9 @@ def test_truncated_underneath_is_an_io_error(tmp_path):
         assert md.pread(S, 0) == bytes(S)
         with pytest.raises(DMIOError, match="short read"):
             md.pread(S, 32 * S)
-        with pytest.raises(DMIOError, match="short read"):
+        with pytest.raises(DMIOError, match="short read") as ei:
             md.readinto(bytearray(20 * S))
+        assert ei.value.device == "lv" and str(ei.value).startswith("lv: d: short read")
 
 
 def test_object_device_needs_methods():

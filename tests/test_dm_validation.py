@@ -212,10 +212,17 @@ def test_no_self_reference_or_cycle(dm):
     fails(dm, "0 8 linear 253:0 0", arg_index=1, match="lookup")
 
 
-@pytest.mark.parametrize("name", ["", "a/b", ".", "..", "x" * 128, "7:0", "has space"])
+@pytest.mark.parametrize("name", ["", "a/b", ".", "..", "x" * 128, "7:0", "a\0b"])
 def test_bad_names(dm, name):
     with pytest.raises(DMError):
         dm.create(name, "0 8 zero")
+
+
+def test_names_with_spaces_are_quoted(dm):
+    dm.create("has space", "0 8 zero")
+    top = dm.create("top", "0 8 linear has\\ space 0")
+    assert top.table_text() == "0 8 linear has\\ space 0\n"
+    assert top.read(8) == bytes(8)
 
 
 def test_duplicate_names(dm):

@@ -20,11 +20,12 @@ error, not an end of file).  Implementations:
 from __future__ import annotations
 
 import os
+import platform
 import re
 import stat
 import threading
 from abc import ABC, abstractmethod
-from typing import Callable, List, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from lvmread.dm.errors import DMDeviceError, DMIOError
 
@@ -40,8 +41,16 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 #: flags every open of an underlying device uses: read-only, always
 OPEN_FLAGS = os.O_RDONLY | _O_CLOEXEC | _O_BINARY
 
-#: Linux ioctl number of BLKGETSIZE64 (_IOR(0x12, 114, size_t)) on x86/arm/riscv/s390
-_BLKGETSIZE64 = 0x80081272
+
+def _ior(type_: int, nr: int, size: int) -> int:
+    """Linux ``_IOR``: 2 direction bits at bit 30, or 3 at bit 29 on ppc/mips/sparc/alpha."""
+    if platform.machine().lower().startswith(("ppc", "powerpc", "mips", "sparc", "alpha")):
+        return (2 << 29) | (size << 16) | (type_ << 8) | nr
+    return (2 << 30) | (size << 16) | (type_ << 8) | nr
+
+
+#: BLKGETSIZE64 = _IOR(0x12, 114, size_t): a block device's size in bytes
+_BLKGETSIZE64 = _ior(0x12, 114, 8)
 
 Buffer = Union[bytearray, memoryview]
 
@@ -96,7 +105,11 @@ class Device(ABC):
         """Fill ``buf`` with the bytes at ``offset``; raise :class:`DMIOError` if short."""
 
     def preadv(self, bufs: Sequence[Buffer], offset: int) -> None:
-        """Fill ``bufs`` one after the other from the contiguous bytes at ``offset``."""
+        """Fill ``bufs`` one after the other from the contiguous bytes at ``offset``.
+
+        Buffers are byte buffers (``len()`` counts bytes): bytearrays or
+        memoryviews of format ``B``.
+        """
         for b in bufs:
             self.preadinto(b, offset)
             offset += len(b)
@@ -109,6 +122,12 @@ class Device(ABC):
     def sectors(self) -> int:
         """Size in whole 512-byte sectors (as the kernel's ``bdev_nr_sectors``)."""
         return self.size >> 9
+
+    def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
+        """``(file device, byte offset in its file)`` if these bytes are one contiguous
+        range of one file, else None.  Lets mapped devices read linear mappings
+        (stacked ones too) with a single system call."""
+        return None
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the device holds (a file descriptor); idempotent."""
@@ -197,6 +216,9 @@ class FileDevice(Device):
         """The read-only file descriptor (-1 once closed)."""
         return self._fd
 
+    def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
+        return self, self.start + offset
+
     def _short(self, offset: int, wanted: int, got: int) -> DMIOError:
         return DMIOError(
             f"{self.name}: short read at byte {offset}: {got} of {wanted} bytes "
@@ -214,7 +236,8 @@ class FileDevice(Device):
 
         def preadinto(self, buf: Buffer, offset: int) -> None:
             length = len(buf)
-            self._check(offset, length)
+            if offset < 0 or offset + length > self._size:
+                self._check(offset, length)
             pos = self.start + offset
             got = os.preadv(self._fd, [buf], pos)
             if got == length:
@@ -323,6 +346,9 @@ class RegionDevice(Device):
     def preadv(self, bufs: Sequence[Buffer], offset: int) -> None:
         self.parent.preadv(bufs, self.start + offset)
 
+    def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
+        return self.parent.flat_range(self.start + offset, length)
+
 
 class ObjectDevice(Device):
     """Adapts an object with ``size`` and ``preadinto(buf, offset)`` or ``pread(len, offset)``."""
@@ -416,12 +442,6 @@ def open_host_device(token: str, *, sysfs: str = "/sys") -> FileDevice:
         dev.close()
         raise DMDeviceError(f"{token}: {path} is device {dev.rdev[0]}:{dev.rdev[1]}")
     return dev
-
-
-def file_identity(path: str) -> Tuple[int, int]:
-    """A key that is the same for every path of one file: ``(st_dev, st_ino)``."""
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
 
 
 __all__: List[str] = [

@@ -66,6 +66,9 @@ class Table(Device):
         self._ends = [(t.begin + t.length) << SECTOR_SHIFT for t in self.targets]
         self._size = self._ends[-1]
         self._single = self.targets[0] if len(self.targets) == 1 else None
+        #: per target: (file device, byte offset) when it is one range of one file
+        self._flat = [t.flat() for t in self.targets]
+        self.is_flat = all(f is not None for f in self._flat)
         below = [r.device.depth for t in self.targets for r in t.devices()]
         self.depth = 1 + max(below, default=0)
 
@@ -154,6 +157,15 @@ class Table(Device):
                 raise self._io_error(e, offset) from e
         return super().pread(length, offset)
 
+    def flat_range(self, offset: int, length: int) -> tuple[FileDevice, int] | None:
+        i = bisect_right(self._starts, offset) - 1
+        if i < 0 or offset + length > self._ends[i]:
+            return None
+        flat = self._flat[i]
+        if flat is None:
+            return None
+        return flat[0], flat[1] + offset - self._starts[i]
+
     def read_at(self, buf: Buffer, offset: int) -> int:
         """File-like positional read: fill ``buf`` from ``offset``, short at the end.
 
@@ -161,11 +173,12 @@ class Table(Device):
         """
         if offset < 0:
             raise ValueError(f"negative offset {offset}")
-        mv = memoryview(buf).cast("B")
-        n = min(len(mv), self._size - offset)
+        if type(buf) is not bytearray:  # len() must count bytes
+            buf = memoryview(buf).cast("B")
+        n = min(len(buf), self._size - offset)
         if n <= 0:
             return 0
-        self.preadinto(mv if n == len(mv) else mv[:n], offset)
+        self.preadinto(buf if n == len(buf) else memoryview(buf)[:n], offset)
         return n
 
     def pread_at(self, length: int, offset: int) -> bytes:
@@ -264,6 +277,30 @@ def build_table(
         raise
 
 
+if hasattr(os, "preadv"):
+
+    def _fast_preadv(fd: int, buf: Buffer, n: int, offset: int) -> bool:
+        """Fill ``buf`` (``n`` bytes) with one preadv; False if that did not work out."""
+        try:
+            return os.preadv(fd, (buf,), offset) == n
+        except (OSError, BufferError, TypeError):
+            return False
+
+else:  # pragma: no cover
+
+    def _fast_preadv(fd: int, buf: Buffer, n: int, offset: int) -> bool:
+        return False
+
+
+def _fast_pread(fd: int, length: int, offset: int) -> bytes | None:
+    """``length`` bytes with one pread, or None if that did not work out completely."""
+    try:
+        data = os.pread(fd, length, offset)
+    except OSError:
+        return None
+    return data if len(data) == length else None
+
+
 class MappedDevice(io.RawIOBase):
     """A mapped device as a read-only, seekable raw binary file.
 
@@ -320,6 +357,13 @@ class MappedDevice(io.RawIOBase):
         """The underlying devices, one entry per distinct device (``dmsetup deps``)."""
         return self.table.devices()
 
+    def reopen(self) -> MappedDevice:
+        """A new file object on the same mapping, with its own position.
+
+        Closing either does not affect the other nor the mapping.
+        """
+        return MappedDevice(self._name, self.major, self.minor, self.table)
+
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
         return f"<MappedDevice {self._name!r} {self.devno} {self.size} bytes{state}>"
@@ -342,18 +386,48 @@ class MappedDevice(io.RawIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed file.")
 
+    # The fast paths below serve a read that falls inside one target that is a
+    # plain range of one file (linear, also stacked linear) with one os.preadv /
+    # os.pread, without going through the target objects; anything else, and
+    # any short read, takes the general path through Table.
+
     def readinto(self, b: Buffer) -> int:
-        self._check_closed()
-        n = self.table.read_at(b, self._pos)
-        self._pos += n
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        pos = self._pos
+        tb = type(b)
+        if tb is bytearray or (tb is memoryview and b.contiguous):
+            t = self.table
+            n = len(b) if tb is bytearray else b.nbytes
+            i = bisect_right(t._starts, pos) - 1
+            if i >= 0 and pos + n <= t._ends[i]:
+                flat = t._flat[i]
+                if flat is not None and _fast_preadv(
+                    flat[0]._fd, b, n, flat[1] + pos - t._starts[i]
+                ):
+                    self._pos = pos + n
+                    return n
+        n = self.table.read_at(b, pos)
+        self._pos = pos + n
         return n
 
     def read(self, size: int | None = -1) -> bytes:
-        self._check_closed()
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
         if size is None or size < 0:
             return self.readall()
-        data = self.table.pread_at(size, self._pos)
-        self._pos += len(data)
+        pos = self._pos
+        t = self.table
+        i = bisect_right(t._starts, pos) - 1
+        if i >= 0 and pos + size <= t._ends[i]:
+            flat = t._flat[i]
+            if flat is not None:
+                data = _fast_pread(flat[0]._fd, size, flat[1] + pos - t._starts[i])
+                if data is not None:
+                    self._pos = pos + size
+                    return data
+        data = t.pread_at(size, pos)
+        self._pos = pos + len(data)
         return data
 
     def readall(self) -> bytes:
@@ -389,12 +463,34 @@ class MappedDevice(io.RawIOBase):
 
     def preadinto(self, buf: Buffer, offset: int) -> int:
         """Fill ``buf`` from byte ``offset``; returns the count (short at the end)."""
-        self._check_closed()
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        tb = type(buf)
+        if offset >= 0 and (tb is bytearray or (tb is memoryview and buf.contiguous)):
+            t = self.table
+            n = len(buf) if tb is bytearray else buf.nbytes
+            i = bisect_right(t._starts, offset) - 1
+            if i >= 0 and offset + n <= t._ends[i]:
+                flat = t._flat[i]
+                if flat is not None and _fast_preadv(
+                    flat[0]._fd, buf, n, flat[1] + offset - t._starts[i]
+                ):
+                    return n
         return self.table.read_at(buf, offset)
 
     def pread(self, length: int, offset: int) -> bytes:
         """Up to ``length`` bytes at byte ``offset`` (short at the end)."""
-        self._check_closed()
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if offset >= 0 and length >= 0:
+            t = self.table
+            i = bisect_right(t._starts, offset) - 1
+            if i >= 0 and offset + length <= t._ends[i]:
+                flat = t._flat[i]
+                if flat is not None:
+                    data = _fast_pread(flat[0]._fd, length, flat[1] + offset - t._starts[i])
+                    if data is not None:
+                        return data
         return self.table.pread_at(length, offset)
 
 

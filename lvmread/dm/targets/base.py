@@ -14,9 +14,9 @@ import importlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Dict, List, Sequence, Tuple, Type, TypeVar
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
-from lvmread.dm.devices import Buffer, Device, read_bytes
+from lvmread.dm.devices import Buffer, Device, FileDevice, read_bytes
 from lvmread.dm.errors import DMError, DMTableError
 from lvmread.dm.table import SECTOR_SHIFT, join_args, parse_uint
 
@@ -159,6 +159,11 @@ class Target(ABC):
     def args_text(self) -> str:
         """The target's arguments as ``dmsetup table`` prints them (quoted if need be)."""
         return join_args(self.args())
+
+    def flat(self) -> Optional[Tuple[FileDevice, int]]:
+        """``(file device, byte offset)`` if the whole target is one contiguous range
+        of one file (reads then bypass the target), else None."""
+        return None
 
     def device_areas(self) -> List[DeviceArea]:
         """The device ranges this target maps (for size checks and dependencies)."""

@@ -6,9 +6,9 @@ on (kernel ``dm-linear.c``; Documentation/admin-guide/device-mapper/linear.rst).
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
-from lvmread.dm.devices import Buffer
+from lvmread.dm.devices import Buffer, FileDevice
 from lvmread.dm.table import SECTOR_SHIFT
 from lvmread.dm.targets.base import DeviceArea, Target, TargetContext, register_target
 
@@ -33,6 +33,9 @@ class LinearTarget(Target):
 
     def pread(self, length: int, offset: int) -> bytes:
         return self._dev.pread(length, self._base + offset)
+
+    def flat(self) -> Optional[Tuple[FileDevice, int]]:
+        return self._dev.flat_range(self._base, self.size)
 
     def args(self) -> List[str]:
         return [self.ref.token, str(self.offset)]

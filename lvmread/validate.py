@@ -1,0 +1,148 @@
+"""Checking metadata for meaning before it is used.
+
+:func:`check_vg` looks at a built :class:`~lvmread.model.VolumeGroup` as lvm2's
+``vg_validate`` would: segment extents contiguous and adding up, stripe counts matching
+the area lists, every area inside its PV, references that resolve, no cycles among LVs,
+no LVs sharing extents, numbers within what a device can hold. Faults that make an LV
+unusable are recorded in ``lv.problems`` (the activator refuses such an LV and says why);
+every fault also comes back as a warning line for the user.
+"""
+
+from __future__ import annotations
+
+from .model import LV_REFERENCE_KEYS, SECTOR, LogicalVolume, Segment, VolumeGroup
+
+MAX_SECTORS = (1 << 63) // SECTOR
+"""Largest device size, in sectors, the kernel (and so lvmread) accepts."""
+
+
+def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
+    out = []
+    expect = 0
+    for seg in lv.segments:
+        where = f"segment {seg.index}"
+        if seg.start_extent != expect:
+            out.append(
+                f"{where} starts at extent {seg.start_extent}, not {expect} where the "
+                "previous one ended"
+            )
+        if seg.extent_count <= 0:
+            out.append(f"{where} has {seg.extent_count} extents")
+        expect = seg.start_extent + max(seg.extent_count, 0)
+        out += _segment_problems(vg, seg, where)
+    count = lv.raw.get("segment_count")
+    if isinstance(count, int) and count != len(lv.segments):
+        out.append(f"segment_count is {count} but {len(lv.segments)} segments are present")
+    if lv.extent_count * vg.extent_size > MAX_SECTORS:
+        out.append(f"size of {lv.extent_count} extents is beyond what any device can hold")
+    return out
+
+
+def _segment_problems(vg: VolumeGroup, seg: Segment, where: str) -> list[str]:
+    out = []
+    raw = seg.raw
+    if seg.type == "striped":
+        n = raw.get("stripe_count")
+        if n != len(seg.areas):
+            out.append(f"{where}: stripe_count {n} but {len(seg.areas)} stripes listed")
+        if seg.areas and seg.extent_count % len(seg.areas):
+            out.append(
+                f"{where}: {seg.extent_count} extents do not divide into {len(seg.areas)} stripes"
+            )
+        if len(seg.areas) > 1:
+            size = seg.stripe_size
+            if size <= 0 or size & (size - 1):
+                out.append(f"{where}: stripe_size {size} is not a positive power of two")
+    for i, area in enumerate(seg.areas):
+        if area.start < 0:
+            out.append(f"{where}: area {i} starts at negative extent {area.start}")
+        if area.pv is not None:
+            end = area.start + seg.area_len
+            if end > area.pv.pe_count:
+                out.append(
+                    f"{where}: area {i} uses extents {area.start}-{end - 1} of {area.pv.key}, "
+                    f"which has {area.pv.pe_count}"
+                )
+    for key in LV_REFERENCE_KEYS:
+        ref = raw.get(key)
+        if isinstance(ref, str) and ref and ref not in vg.lvs and ref not in vg.pvs:
+            out.append(f"{where}: {key} names unknown LV {ref!r}")
+    return out
+
+
+def _cycles(vg: VolumeGroup) -> dict[str, str]:
+    """LVs that reach themselves through their segments' areas: name -> the cycle."""
+    state: dict[str, int] = {}
+    found: dict[str, str] = {}
+
+    def refs(lv: LogicalVolume) -> list[str]:
+        return [a.name for s in lv.segments for a in s.areas if a.lv is not None]
+
+    for start in vg.lvs:
+        if state.get(start):
+            continue
+        # iterative depth-first search; the stack holds (name, iterator of its references)
+        path: list[str] = [start]
+        stack = [iter(refs(vg.lvs[start]))]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
+            if state.get(nxt) == 1:
+                cycle = " -> ".join(path[path.index(nxt) :] + [nxt])
+                for name in path[path.index(nxt) :]:
+                    found.setdefault(name, cycle)
+                continue
+            if state.get(nxt) == 2 or nxt not in vg.lvs:
+                continue
+            state[nxt] = 1
+            path.append(nxt)
+            stack.append(iter(refs(vg.lvs[nxt])))
+    return found
+
+
+def _shared_extents(vg: VolumeGroup) -> list[str]:
+    """Warnings for PV extents that two segments both claim."""
+    claims: dict[str, list[tuple[int, int, str]]] = {}
+    for lv in vg.lvs.values():
+        for seg in lv.segments:
+            for area in seg.areas:
+                if area.pv is not None and seg.area_len > 0:
+                    claims.setdefault(area.pv.key, []).append(
+                        (area.start, area.start + seg.area_len, lv.name)
+                    )
+    out = []
+    for pv, ranges in claims.items():
+        ranges.sort()
+        for (_a0, a1, an), (b0, b1, bn) in zip(ranges, ranges[1:]):
+            if b0 < a1:
+                out.append(
+                    f"LVs {an} and {bn} share extents {b0}-{min(a1, b1) - 1} of {pv}"
+                )
+    return out
+
+
+def check_vg(vg: VolumeGroup) -> list[str]:
+    """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``."""
+    warnings = []
+    for pv in vg.pvs.values():
+        if pv.pe_count < 0 or pv.pe_start < 0:
+            warnings.append(f"PV {pv.key}: pe_start {pv.pe_start}, pe_count {pv.pe_count}")
+        elif pv.device is not None:
+            end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR
+            if end > pv.device.source.size:
+                warnings.append(
+                    f"PV {pv.key} ({pv.name}): its extents end at byte {end}, past the end of "
+                    f"the device ({pv.device.source.size} bytes); truncated image?"
+                )
+    cycles = _cycles(vg)
+    for lv in vg.lvs.values():
+        lv.problems = _lv_problems(vg, lv)
+        if lv.name in cycles:
+            lv.problems.append(f"its sub-LVs form a cycle: {cycles[lv.name]}")
+        warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]
+    warnings += [f"VG {vg.name}: {w}" for w in _shared_extents(vg)]
+    return warnings

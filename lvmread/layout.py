@@ -44,7 +44,7 @@ disk_locn = Struct(
 
 
 def _is_end(entry, _lst, _ctx) -> bool:
-    return entry.offset == 0 and entry.size == 0
+    return entry["offset"] == 0 and entry["size"] == 0
 
 
 # A list of disk_locn ending at an all-zero entry (the terminator is kept as the
@@ -82,7 +82,7 @@ mda_header = Struct(
     "start" / Int64ul,  # absolute byte offset of this metadata area on the device
     "size" / Int64ul,  # size of the metadata area in bytes, this header included
     "raw_locns" / RepeatUntil(
-        lambda e, _l, _c: e.offset == 0 and e.size == 0 and e.checksum == 0 and e.flags == 0,
+        lambda e, _l, _c: not (e["offset"] or e["size"] or e["checksum"] or e["flags"]),
         raw_locn,
     ),  # [0] is the committed metadata; lvm2 leaves [1] zero (the list's end)
 )

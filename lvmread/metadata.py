@@ -18,17 +18,19 @@ GRAMMAR_FILE = "lvm_metadata.lark"
 
 Value = Union[int, float, str, list, dict]
 
-_ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"|([^\s,"]+)')
+_ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\[\s\S])*)"|([^\s,"]+)')
 # One assignment of an ASSIGNMENTS terminal: key, then a string, an array or a scalar,
 # then the blanks and comments after it (so that consecutive matches tile the token and
 # nothing inside a comment is taken for an assignment).
 _ASSIGNMENT = re.compile(
-    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("(?:[^"\\]|\\.)*")'
-    r'|(\[(?:[^\]"#]|"(?:[^"\\]|\\.)*")*\])|([^\s\[\]{}"#=,]+))(?:\s|#[^\n]*)*'
+    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("(?:[^"\\]|\\[\s\S])*")'
+    r'|(\[(?:[^\]"#]|"(?:[^"\\]|\\[\s\S])*")*\])|([^\s\[\]{}"#=,]+))(?:\s|#[^\n]*)*'
 )
 # A value at the start of a token; terminals carry trailing blanks and comments.
-_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^\s#,\]]+)')
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_VALUE = re.compile(r'\s*("(?:[^"\\]|\\[\s\S])*"|[^\s#,\]]+)')
+# lvm2 (dm_unescape_double_quotes) turns only \" and \\ into " and \; any other
+# backslash stays as it is.
+_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def grammar_text() -> str:
@@ -50,19 +52,27 @@ def _string(quoted: str) -> str:
     return body
 
 
+_FLOAT = re.compile(r"(?:[0-9]+\.[0-9]*|\.[0-9]+)\Z")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}\Z")
+MAX_DIGITS = 40
+"""Longer runs of digits are words, not numbers (no value of lvm2's is that long)."""
+
+
 def _scalar(text: str) -> Union[int, float, str]:
-    """An unquoted value: decimal or hex integer, float, or a bare word."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        if text.lstrip("+-")[:2].lower() == "0x":
+    """An unquoted value: decimal or hex integer, float, or a bare word.
+
+    Only ASCII forms count as numbers (Python's ``int`` would also take ``1_000`` or
+    non-ASCII digits, which lvm2 does not).
+    """
+    body = text[1:] if text[0] in "+-" else text
+    if body.isascii():
+        if body.isdigit():
+            if len(body) <= MAX_DIGITS:
+                return int(text)
+        elif _HEX.match(body):
             return int(text, 16)
-        if any(c.isdigit() for c in text):  # not "inf" or "nan": those are words
+        elif _FLOAT.match(body):
             return float(text)
-    except ValueError:
-        pass
     return text
 
 
@@ -232,7 +242,15 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
         ) from None
     except UnexpectedInput as exc:
         token = getattr(exc, "token", None)
-        what = f"unexpected {str(token)!r}" if token is not None else "unexpected input"
+        if token is not None and token.type == "$END":  # LALR reports the end as a token
+            raise MetadataSyntaxError(
+                f"metadata text ends early (expected {', '.join(sorted(exc.expected))})",
+                file=source,
+                line=text.count("\n") + 1,
+                column=len(text) - text.rfind("\n"),
+            ) from None
+        shown = str(token).strip().split("\n")[0][:40] if token is not None else ""
+        what = f"unexpected {shown!r}" if token is not None else "unexpected input"
         raise MetadataSyntaxError(
             f"metadata syntax error: {what}",
             file=source,

@@ -14,7 +14,7 @@ from construct import ConstructError
 
 from . import layout
 from .crc import lvm_crc
-from .errors import ChecksumError, HeaderError, LabelError, LvmReadError
+from .errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
 
 if TYPE_CHECKING:
     from .source import Source
@@ -291,10 +291,17 @@ def read_mda(source: Source, index: int, area: Area) -> MetadataArea:
     mda = MetadataArea(source=source, index=index, offset=area.offset, size=area.size)
     at = source.start + area.offset
     try:
-        if area.size < layout.MDA_HEADER_SIZE or area.offset + area.size > source.size:
+        if area.size < layout.MDA_HEADER_SIZE:
             raise HeaderError(
-                f"metadata area {index} (offset {area.offset}, size {area.size}) does not fit "
-                f"the device of {source.size} bytes",
+                f"metadata area {index} (offset {area.offset}, size {area.size}) is smaller "
+                "than its 512-byte header",
+                file=source.path,
+                offset=at,
+            )
+        if area.offset + area.size > source.size:
+            raise LvmIOError(
+                f"metadata area {index} (offset {area.offset}, size {area.size}) runs past the "
+                f"end of the input at {source.size} bytes (truncated image?)",
                 file=source.path,
                 offset=at,
             )

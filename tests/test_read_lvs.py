@@ -165,3 +165,34 @@ def test_lv_by_uuid_and_missing_pv(fixture_images):
             else:
                 with pytest.raises(OSError):
                     f.read(n)
+
+
+def test_cat_leaves_zero_chunks_as_holes(fixture_images, tmp_path):
+    """An LV never written reads as zeros and lands as a file of holes, at its full size."""
+    image = fixture_images.images("many_lvs")[0]
+    dest = tmp_path / "lv.bin"
+    out = subprocess.run(
+        [sys.executable, "-m", "lvmread.cli", "cat", "vgmany/lv0007", str(image), "-o", str(dest)],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    with lvmread.open([image]) as disks:
+        size = disks.lv("vgmany/lv0007").size
+    assert dest.stat().st_size == size > 0
+    assert dest.stat().st_blocks == 0
+    assert dest.read_bytes() == bytes(size)
+
+
+def test_ls_shows_missing_pv_and_partial_lv(fixture_images):
+    pv0, _pv1 = fixture_images.images("twopv")
+    out = subprocess.run(
+        [sys.executable, "-m", "lvmread.cli", "ls", "--json", str(pv0)],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "missing" in out.stderr
+    report = json.loads(out.stdout)["report"][0]
+    names = {pv["pv_name"] for pv in report["pv"]}
+    assert names == {str(pv0), "[unknown]"}
+    attrs = {lv["lv_name"]: lv["lv_attr"] for lv in report["lv"]}
+    assert attrs["span"][8] == "p" and attrs["striped"][8] == "p"

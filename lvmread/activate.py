@@ -16,6 +16,8 @@ from .errors import ActivationError, MissingPVError
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
 
 DeviceToken = Callable[[PhysicalVolume], str]
+MAX_DEPTH = 16
+"""How deep LVs may stack on sub-LVs (the device mapper's own bound, lvmread.dm.MAX_STACK_DEPTH)."""
 
 
 def dm_name(vg: str, lv: str, layer: Optional[str] = None) -> str:
@@ -98,8 +100,10 @@ class Context:
         """Plan the device of a sub-LV (once) and return its name."""
         name = dm_name(lv.vg.name, lv.name)
         if name not in self.devices:
-            if self.depth > 32:
-                raise ActivationError(f"LV {lv.name}: sub-LVs nest too deep (a cycle?)")
+            if self.depth >= MAX_DEPTH:
+                raise ActivationError(
+                    f"LV {lv.vg.name}/{lv.name}: sub-LVs nest more than {MAX_DEPTH} deep"
+                )
             self.depth += 1
             lines = _lv_lines(lv, self)
             self.depth -= 1

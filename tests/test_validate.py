@@ -85,3 +85,9 @@ def test_activator_refuses_an_lv_with_problems(fixture_images):
         lv.problems.append("made up for this test")
         with pytest.raises(ActivationError, match="made up for this test"):
             lv.table()
+
+
+def test_activator_and_device_mapper_agree_on_stacking_depth():
+    from lvmread import activate, dm
+
+    assert activate.MAX_DEPTH == dm.MAX_STACK_DEPTH

@@ -219,7 +219,10 @@ class Activator:
                 continue
             src = pv.device.source
             if src.name not in self._registered:
-                self.dm.add_device(src.name, src.path, start=src.start, size=src.size)
+                # a partition of a truncated image reaches past its end: register what is
+                # there (tables that map past it are refused, reads of what is there work)
+                size = min(src.size, max(0, src.file.size - src.start))
+                self.dm.add_device(src.name, src.path, start=src.start, size=size)
                 self._registered.add(src.name)
 
     def open(self, lv: LogicalVolume, partial: bool = False):
@@ -232,10 +235,10 @@ class Activator:
                 f"LV {lv.vg.name}/{lv.name} has extents on missing PV(s) {missing}; "
                 "use --partial to read it with those ranges as I/O errors"
             )
-        self._register_pvs(lv.vg)
         steps = plan(lv, image_token, partial)
         dm = self.dm
         try:
+            self._register_pvs(lv.vg)
             for dev in steps:
                 if dev.name not in dm:
                     dm.create(dev.name, dev.text)

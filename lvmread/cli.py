@@ -12,30 +12,66 @@ from .errors import LvmReadError, UsageError
 PROG = "lvmread"
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line whatever a damaged disk put into the names and texts quoted
+    from it (newlines, terminal escapes): unprintable characters as ``\\xNN``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _say(line: str) -> None:
-    print(f"{PROG}: {line}", file=sys.stderr)
+    print(f"{PROG}: {_printable(line)}", file=sys.stderr)
 
 
-def _report_problems(ds, quiet: bool = False) -> int:
+def _report_problems(ds, quiet: bool = False, lv_warnings: bool = False) -> int:
     if not quiet:
         for w in ds.warnings:
             _say(f"warning: {w}")
+        if lv_warnings:
+            for msgs in ds.lv_warnings.values():
+                for w in msgs:
+                    _say(f"warning: {w}")
     for e in ds.errors:
         _say(str(e))
     return 1 if ds.errors else 0
 
 
-def cmd_ls(args: argparse.Namespace) -> int:
-    from .report import full_report, table
+def _lv_report(ds, lv, quiet: bool) -> None:
+    """Warnings about one LV and the sub-LVs it is built from (--seqno)."""
+    if quiet or not ds.lv_warnings:
+        return
+    from .history import _lv_closure
+
+    for name in sorted(_lv_closure(lv.vg, lv.name)):
+        for w in ds.lv_warnings.get(lv.vg.lvs[name].uuid, []):
+            _say(f"warning: {w}")
+
+
+def _open(args: argparse.Namespace, vg: Optional[str] = None):
     from .scan import open_disks
 
-    with open_disks(args.images) as ds:
+    seqno = getattr(args, "seqno", None)
+    vg = getattr(args, "vg", None) or (vg if seqno is not None else None)
+    return open_disks(
+        args.images, seqno=seqno, metadata=getattr(args, "metadata", None), vg=vg
+    )
+
+
+def _spec_vg(spec: str) -> Optional[str]:
+    return spec.split("/", 1)[0] if "/" in spec else None
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .report import full_report, table
+
+    with _open(args) as ds:
         if args.json:
             json.dump(full_report(ds.vgs), sys.stdout, indent=2)
             sys.stdout.write("\n")
         elif ds.vgs:
             print(table(ds.vgs))
-        return _report_problems(ds, args.quiet)
+        return _report_problems(ds, args.quiet, lv_warnings=True)
 
 
 def _find_lv(ds, spec: str):
@@ -48,22 +84,22 @@ def _find_lv(ds, spec: str):
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from .scan import open_disks
-
-    with open_disks(args.images) as ds:
+    with _open(args, _spec_vg(args.lv)) as ds:
         status = _report_problems(ds, args.quiet)
         lv = _find_lv(ds, args.lv)
-        sys.stdout.write(lv.table(partial=args.partial))
+        _lv_report(ds, lv, args.quiet)
+        sys.stdout.write(lv.table(partial=args.partial, devno=args.devno))
         return status
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
-    from .copy import copy_lv
-    from .scan import open_disks
+    from .copy import check_output, copy_lv
 
-    with open_disks(args.images) as ds:
+    with _open(args, _spec_vg(args.lv)) as ds:
         status = _report_problems(ds, args.quiet)
         lv = _find_lv(ds, args.lv)
+        check_output(args.output, ds.inputs)
+        _lv_report(ds, lv, args.quiet)
         with lv.open(partial=args.partial) as src:
             for warning in copy_lv(src, args.output, partial=args.partial):
                 _say(f"warning: {warning}")
@@ -80,7 +116,181 @@ def _lv_command(sub, name: str, help_text: str):
         help="map ranges on missing PVs to I/O errors instead of refusing the LV",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    _forensic_options(p)
     return p
+
+
+def _seqno(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a seqno: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"not a seqno: {text!r}")
+    return n
+
+
+def _metadata_option(p) -> None:
+    p.add_argument(
+        "--metadata",
+        action="append",
+        metavar="FILE",
+        help="also read VG metadata from this backup or archive file (/etc/lvm/backup/VG, "
+        "/etc/lvm/archive/*.vg), or from every file in a folder; repeatable",
+    )
+
+
+def _forensic_options(p, seqno: bool = True) -> None:
+    if seqno:
+        p.add_argument(
+            "--seqno",
+            type=_seqno,
+            metavar="N",
+            help="use version N of the VG's metadata (see `lvmread history`), not the newest",
+        )
+    _metadata_option(p)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import History, scan_pvs
+    from .scan import scan
+
+    with scan(args.images) as ds:
+        warnings: list[str] = list(ds.warnings)
+        versions = scan_pvs(ds.pvs, warnings)
+        if args.metadata:
+            from .backup import read_metadata_files
+
+            versions.extend(read_metadata_files(args.metadata))
+        hist = History(versions).verify()
+        warnings.extend(hist.disagreements())
+        if args.vg is not None:
+            uuids = set(hist.match_vg(args.vg))
+            if not uuids:
+                raise UsageError(f"no volume group {args.vg} in the metadata on the inputs")
+            hist.versions = [v for v in hist.versions if v.vg_uuid in uuids]
+        if args.seqno is not None:
+            hist.versions = [v for v in hist.versions if v.seqno == args.seqno]
+        for v in hist.versions:
+            for problem in v.problems:
+                warnings.append(f"{v.label}: {problem}")
+        if args.save:
+            _save_versions(hist.versions, args.save)
+        if args.json:
+            json.dump([v.as_dict() for v in hist.versions], sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        elif hist.versions:
+            print(_history_table(hist.versions))
+        if not args.quiet:
+            for w in warnings:
+                _say(f"warning: {w}")
+        for e in ds.errors:
+            _say(str(e))
+        if not hist.versions and not ds.errors:
+            _say("no metadata text found on the inputs")
+            return 1
+        return 1 if ds.errors else 0
+
+
+def _save_versions(versions, folder: str) -> None:
+    """Write each copy found on disk to its own file (never over an existing one)."""
+    import os
+
+    os.makedirs(folder, exist_ok=True)
+    n = 0
+    for v in versions:
+        if v.kind != "disk":
+            continue
+        pv = os.path.basename(v.pv_name or v.source).replace("@", "_")
+        name = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
+               f"-mda{v.mda_index}-{v.offset}.vg" + ("" if v.complete else ".partial")
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "xb") as f:
+                f.write(v.data.split(b"\0", 1)[0])
+        except FileExistsError:
+            raise UsageError(f"{path}: exists; not overwritten") from None
+        except OSError as exc:
+            raise LvmReadError(f"cannot write: {exc.strerror}", file=path) from None
+        n += 1
+    _say(f"saved {n} cop{'y' if n == 1 else 'ies'} of the metadata text to {folder}")
+
+
+def _history_table(versions) -> str:
+    from .report import format_time
+
+    head = ("SEQNO", "VG", "CREATED", "PV", "MDA", "OFFSET", "LENGTH", "CHECKSUM", "STATE",
+            "DESCRIPTION")
+    rows = [head]
+    for v in versions:
+        rows.append((
+            "?" if v.seqno is None else str(v.seqno),
+            v.vg_name or "?",
+            format_time(v.creation_time) or "-",
+            v.pv_name or v.source,
+            "-" if v.mda_index is None else str(v.mda_index),
+            "-" if v.offset is None else str(v.offset),
+            "?" if v.length is None else str(v.length),
+            f"{v.checksum:#010x}",
+            v.state,
+            _printable(v.description or ""),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    right = {0, 4, 5, 6}
+    out = []
+    for r in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                 enumerate(zip(r, widths))]
+        out.append("  ".join(cells + [r[-1]]).rstrip())
+    return "\n".join(out)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_versions, format_diff
+    from .scan import scan
+
+    with scan(args.images) as ds:
+        if args.metadata:
+            from .backup import read_metadata_files
+
+            ds.metadata_files = read_metadata_files(args.metadata)
+        if not ds.pvs and not ds.metadata_files and ds.errors:
+            raise ds.errors[0]
+        results = diff_versions(ds, args.seq_from, args.seq_to, args.vg)
+        if args.json:
+            json.dump(results, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print("\n\n".join(format_diff(d) for d in results))
+        return _report_problems(ds, args.quiet)
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    from .dump import dump_input, format_dump
+
+    results = []
+    status = 0
+    for path in args.images:
+        try:
+            results.append(dump_input(path))
+        except LvmReadError as exc:
+            _say(str(exc))
+            status = 1
+    if args.json:
+        for r in results:
+            for pv in r["pvs"]:
+                pv.pop("lines", None)
+        json.dump({"inputs": results}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(format_dump(r) for r in results))
+    for r in results:
+        for w in r["warnings"]:
+            _say(f"warning: {w}")
+    if any(not pv["ok"] for r in results for pv in r["pvs"]):
+        _say("found bad header or metadata values (see the CHECK lines)")
+        status = 1
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,9 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
     ls.add_argument("--json", action="store_true", help="lvm2 fullreport JSON (sizes in bytes)")
     ls.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    ls.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
+    _forensic_options(ls)
     ls.set_defaults(func=cmd_ls)
 
     tb = _lv_command(sub, "table", "print the device-mapper table of an LV (like dmsetup table)")
+    tb.add_argument(
+        "--devno",
+        action="store_true",
+        help="name devices by major:minor, as a kernel needs (block devices, or images with "
+        "a loop device attached)",
+    )
     tb.set_defaults(func=cmd_table)
 
     cat = _lv_command(sub, "cat", "write the bytes of an LV to stdout or a file")
@@ -106,6 +324,48 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write to FILE (all-zero chunks become holes)"
     )
     cat.set_defaults(func=cmd_cat)
+
+    hi = sub.add_parser(
+        "history",
+        help="list every version of the metadata left on the images (like pvck --dump "
+        "metadata_all)",
+    )
+    hi.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    hi.add_argument("--json", action="store_true", help="a JSON array, one object per copy")
+    hi.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    hi.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
+    hi.add_argument("--seqno", type=_seqno, metavar="N", help="only the copies of seqno N")
+    hi.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also write each copy's text to its own file in DIR (VG-seqnoN-PV-mdaI-OFFSET.vg; "
+        "'.partial' for incomplete ones); they can be given back with --metadata",
+    )
+    _metadata_option(hi)
+    hi.set_defaults(func=cmd_history)
+
+    di = sub.add_parser(
+        "diff", help="LVs created, removed, renamed and resized between two metadata versions"
+    )
+    di.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    di.add_argument("--from", dest="seq_from", type=_seqno, required=True, metavar="N",
+                    help="the older version (seqno)")
+    di.add_argument("--to", dest="seq_to", type=_seqno, metavar="M",
+                    help="the newer version (seqno; default: the newest)")
+    di.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
+    di.add_argument("--json", action="store_true", help="JSON output")
+    di.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    _metadata_option(di)
+    di.set_defaults(func=cmd_diff)
+
+    du = sub.add_parser(
+        "dump",
+        help="print every field of the label, pv_header, extension and mda headers with "
+        "checksums checked (like pvck --dump headers)",
+    )
+    du.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    du.add_argument("--json", action="store_true", help="JSON: every field with its offset")
+    du.set_defaults(func=cmd_dump)
     return p
 
 

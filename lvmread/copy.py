@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import sys
 import time
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
+
+from .errors import LvmIOError, UsageError
 
 CHUNK = 4 << 20
 _ZERO = bytes(CHUNK)
@@ -63,6 +67,28 @@ def _sendfile(src, out_fd: int, pos: int, n: int) -> bool:
     return True
 
 
+def check_output(output: Optional[str], inputs: Iterable) -> None:
+    """Refuse to write to one of the inputs (:class:`~lvmread.source.InputFile` objects):
+    ``output`` (opened with O_TRUNC) or, without it, what stdout is (``>> disk.img``)."""
+    try:
+        st = os.stat(output) if output is not None else os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return  # no such file yet (or no real stdout): it cannot be an input
+    for f in inputs:
+        try:
+            ist = os.fstat(f.fd) if f.fd >= 0 else os.stat(f.path)
+        except OSError:
+            continue
+        same = (st.st_dev, st.st_ino) == (ist.st_dev, ist.st_ino) or (
+            stat.S_ISBLK(st.st_mode) and stat.S_ISBLK(ist.st_mode) and st.st_rdev == ist.st_rdev
+        )
+        if same:
+            what = "the output" if output is not None else "stdout"
+            raise UsageError(
+                f"{what} is the input {f.path}; lvmread never writes to its inputs", file=output
+            )
+
+
 def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     """Copy the file object ``src`` (an opened LV) to ``output`` (a path) or stdout.
 
@@ -78,14 +104,18 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
         fd, seekable = sys.stdout.buffer.fileno(), False
         sys.stdout.flush()
     else:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        seekable = True
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise LvmIOError(f"cannot write: {exc.strerror}", file=output) from None
+        # holes and the final ftruncate only in a regular file (not /dev/null, a FIFO, a tty)
+        seekable = stat.S_ISREG(os.fstat(fd).st_mode)
     progress = _Progress(size)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     bad_start = None
+    pos = 0
     try:
-        pos = 0
         while pos < size:
             n = min(CHUNK, size - pos)
             if not seekable and bad_start is None and _sendfile(src, fd, pos, n):
@@ -121,6 +151,14 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
         if seekable:
             os.ftruncate(fd, size)
         progress.finish()
+    except DMIOError as exc:  # a read error without ``partial``: one line, not a traceback
+        raise LvmIOError(f"cannot read the LV at byte {pos}: {exc}") from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise LvmIOError(
+            f"cannot copy byte {pos} on: {exc.strerror or exc}", file=output or "<stdout>"
+        ) from None
     finally:
         if output is not None:
             os.close(fd)

@@ -7,7 +7,6 @@ metadata are in 512-byte sectors or extents as lvm2 stores them; properties endi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -17,7 +16,37 @@ if TYPE_CHECKING:
     from .pv import PVDevice
 
 SECTOR = 512
-_RMETA = re.compile(r"_rmeta_\d+$")
+
+# Parity images of each raid type (lvm2's lib/raid/raid.c table); a type here is a raid type.
+RAID_PARITY = {
+    "raid0": 0, "raid0_meta": 0, "raid1": 0, "raid10": 0, "raid10_near": 0, "raid4": 1,
+    "raid5": 1, "raid5_n": 1, "raid5_la": 1, "raid5_ls": 1, "raid5_ra": 1, "raid5_rs": 1,
+    "raid6": 2, "raid6_n_6": 2, "raid6_nc": 2, "raid6_nr": 2, "raid6_zr": 2, "raid6_ls_6": 2,
+    "raid6_rs_6": 2, "raid6_la_6": 2, "raid6_ra_6": 2,
+}  # fmt: skip
+# Flags a segment type may carry (``type = "cache-pool+METADATA_FORMAT"``); lvm2 reads each
+# into the LV's status (lib/format_text/flags.c, SEGTYPE_FLAG).
+SEGTYPE_FLAGS = frozenset(
+    {
+        "RESHAPE", "RESHAPE_DATA_OFFSET", "RESHAPE_DELTA_DISKS_PLUS",
+        "RESHAPE_DELTA_DISKS_MINUS", "REMOVE_AFTER_RESHAPE", "METADATA_FORMAT",
+        "CROP_METADATA", "CACHE_USES_CACHEVOL",
+    }
+)  # fmt: skip
+# Segment types whose LVs lvm2 marks VIRTUAL (no areas of their own; SEG_VIRTUAL).
+VIRTUAL_TYPES = frozenset({"zero", "error", "free", "thin", "vdo"})
+MIRROR_SYNC_LAYER = "_mimagetmp"
+
+
+def split_segtype(text: str) -> tuple[str, list[str]]:
+    """The segment type and its flags as lvm2 reads ``type``: ``cache+CACHE_USES_CACHEVOL``
+    is type ``cache`` with flag ``CACHE_USES_CACHEVOL``. As in lvm2, a type carrying a flag
+    it does not know keeps its whole text (and so is an unknown segment type)."""
+    base, *flags = text.split("+")
+    if flags and all(f in SEGTYPE_FLAGS for f in flags):
+        return base, flags
+    return text, flags
+
 
 # Keys whose values name other LVs, by segment type (lvm2's lib/*/*.c text import).
 LV_REFERENCE_KEYS = (
@@ -26,6 +55,7 @@ LV_REFERENCE_KEYS = (
     "pool",
     "thin_pool",
     "origin",
+    "merge",
     "external_origin",
     "cow_store",
     "merging_store",
@@ -107,17 +137,48 @@ class SegmentArea:
 
 @dataclass
 class Segment:
-    """One segment of an LV with every key its metadata section holds."""
+    """One segment of an LV with every key its metadata section holds.
+
+    ``areas`` are the area arrays exactly as the metadata lists them (a raid segment's
+    ``raids`` interleave ``_rmeta_`` and ``_rimage_`` LVs). ``data_areas``, ``meta_areas`` and
+    the ``*_lv`` links are what lvm2 makes of the segment when it reads it in (each segment
+    type's ``text_import``): e.g. a thin-pool's one area is its data LV (``pool = ...``), a
+    cache segment's is its origin LV.
+    """
 
     lv: LogicalVolume = field(repr=False)
     index: int
     start_extent: int
     extent_count: int
     type: str
+    """The segment type without flags (``cache`` for ``cache+CACHE_USES_CACHEVOL``)."""
     areas: list[SegmentArea]
     stripe_size: int = 0
     """Stripe (chunk) size in sectors, 0 where the type has none."""
     raw: dict = field(default_factory=dict, repr=False)
+    type_flags: list[str] = field(default_factory=list)
+    """Flags written after the type (``cache+CACHE_USES_CACHEVOL``): lvm2 sets them on the LV."""
+    data_areas: list[SegmentArea] = field(default_factory=list, repr=False)
+    """lvm2's areas of the segment (its ``area_count``): the data images of a raid, the data
+    LV of a thin or cache pool, the origin of a cache, writecache or integrity segment, the
+    pool of a vdo segment; none for thin, snapshot, zero and error segments."""
+    meta_areas: list[SegmentArea] = field(default_factory=list, repr=False)
+    """A raid segment's metadata sub-LVs (``_rmeta_``), one per data image."""
+    pool_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    """The thin pool of a thin segment, the cache pool (or cachevol) of a cache segment."""
+    metadata_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    """The metadata LV of a thin or cache pool segment."""
+    origin_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    """The origin of a snapshot, thin snapshot, writecache or integrity segment."""
+    cow_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    """The COW store of a snapshot segment."""
+    merge_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    external_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    log_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    writecache_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    integrity_meta_lv: Optional[LogicalVolume] = field(default=None, repr=False)
+    merging: bool = False
+    """A snapshot (or thin snapshot) segment that is merging into its origin."""
 
     KNOWN_TYPES = frozenset(
         {
@@ -135,38 +196,65 @@ class Segment:
         return self.type in self.KNOWN_TYPES
 
     @property
+    def is_raid(self) -> bool:
+        return self.type in RAID_PARITY
+
+    @property
+    def parity_devs(self) -> int:
+        """Parity images of a raid type (lvm2's ``segtype->parity_devs``): 1 raid4/5, 2 raid6."""
+        return RAID_PARITY.get(self.type, 0)
+
+    @property
+    def data_copies(self) -> int:
+        """lvm2's ``data_copies``: 2 for raid10, the image count for raid1, parity + 1 for
+        striped raid, 1 otherwise (a raid segment's own ``data_copies`` key wins when >= 2)."""
+        if not self.is_raid:
+            return 1
+        n = self.raw.get("data_copies")
+        if isinstance(n, int) and not isinstance(n, bool) and n >= 2:
+            return n
+        if self.type.startswith("raid10"):
+            return 2
+        if self.type == "raid1":
+            return len(self.data_areas)
+        return self.parity_devs + 1
+
+    @property
     def stripes(self) -> int:
-        """lvm2's ``stripes`` report field: the number of areas."""
-        return len(self.areas)
+        """lvm2's ``stripes`` report field: the segment's ``area_count``."""
+        return len(self.data_areas)
+
+    @property
+    def data_stripes(self) -> int:
+        """lvm2's ``data_stripes``: areas less trailing images freed by a reshape, less parity
+        (divided by the copies for raid10)."""
+        n = len(self.data_areas)
+        for area in reversed(self.data_areas[1:]):
+            if area.lv is not None and "REMOVE_AFTER_RESHAPE" in area.lv.lvm2_status:
+                n -= 1
+            else:
+                break
+        n = max(0, n - self.parity_devs)
+        if self.type in ("raid10", "raid10_near"):
+            n //= max(1, self.data_copies)
+        return n
 
     @property
     def area_len(self) -> int:
         """Extents each area holds (lvm2's ``area_len``)."""
-        if self.type == "striped" and self.areas:
-            return self.extent_count // len(self.areas)
-        if self.type.startswith("raid") and self.areas:
-            data = self.data_copies_divisor()
-            return self.extent_count // data if data else self.extent_count
-        return self.extent_count
-
-    @property
-    def data_areas(self) -> list[SegmentArea]:
-        """The areas that hold data (a raid segment's areas without its ``_rmeta_`` LVs)."""
-        return [a for a in self.areas if not _RMETA.search(a.name)]
-
-    def data_copies_divisor(self) -> int:
-        """How many areas the LV's extents are spread over (raid stripes)."""
         n = len(self.data_areas)
-        t = self.type
-        if t in ("raid1",):
-            return 1
-        if t.startswith("raid10"):
-            return max(1, n // 2)
-        if t.startswith("raid4") or t.startswith("raid5"):
-            return max(1, n - 1)
-        if t.startswith("raid6"):
-            return max(1, n - 2)
-        return max(1, n)
+        if not n:
+            return self.extent_count
+        if self.type == "striped" or self.type in ("raid0", "raid0_meta"):
+            return self.extent_count // n
+        if self.is_raid and self.type != "raid1":
+            # raid_rimage_extents(): extents (times the copies of raid10) over the data images
+            extents = self.extent_count * (
+                self.data_copies if self.type.startswith("raid10") else 1
+            )
+            stripes = max(1, n - self.parity_devs)
+            return -(-extents // stripes)
+        return self.extent_count
 
     def references(self) -> list[str]:
         """Names of the LVs this segment uses (areas and keys such as ``origin``)."""
@@ -194,10 +282,129 @@ class LogicalVolume:
     raw: dict = field(default_factory=dict, repr=False)
     problems: list[str] = field(default_factory=list)
     """Faults that make the LV unusable (see :mod:`lvmread.validate`)."""
+    lvm2_status: set[str] = field(default_factory=set, repr=False)
+    """The LV's status as lvm2 holds it once the metadata is read in: the words of its
+    ``status`` and ``flags`` lists and of its segment types' flags, and the roles the other
+    LVs' segments give it (``THIN_POOL``, ``THIN_POOL_DATA``, ``THIN_POOL_METADATA``,
+    ``THIN_VOLUME``, ``CACHE``, ``CACHE_POOL``, ``CACHE_POOL_DATA``, ``CACHE_POOL_METADATA``,
+    ``CACHE_VOL``, ``RAID``, ``RAID_IMAGE``, ``RAID_META``, ``MIRROR``, ``MIRRORED``,
+    ``MIRROR_IMAGE``, ``MIRROR_LOG``, ``SNAPSHOT``, ``VIRTUAL``, ``VIRTUAL_ORIGIN``, ``MERGING``,
+    ``POOL_METADATA_SPARE``, ...). ``VISIBLE`` is dropped where lvm2 hides an LV it attaches."""
+    snapshot: Optional[Segment] = field(default=None, repr=False)
+    """For a COW store (and a merging origin): the snapshot segment using it (lvm2's
+    ``lv->snapshot``)."""
+    snapshot_segs: list[Segment] = field(default_factory=list, repr=False)
+    """For an origin: the snapshot segments of its (thick) snapshots."""
+    users: list[Segment] = field(default_factory=list, repr=False)
+    """The segments that use this LV (lvm2's ``segs_using_this_lv``)."""
+    external_count: int = 0
+    """Thin volumes using this LV as their external origin."""
 
     @property
     def visible(self) -> bool:
-        return "VISIBLE" in self.status
+        """lvm2's ``lv_is_visible``: a snapshot's COW store is visible as its origin is (it is
+        the snapshot users see); the internal ``snapshotN`` LV is not."""
+        lv: LogicalVolume = self
+        for _ in range(8):
+            if "SNAPSHOT" in lv.lvm2_status:
+                return False
+            if not lv.is_cow:
+                return "VISIBLE" in lv.lvm2_status
+            origin = lv.snapshot.origin_lv if lv.snapshot is not None else None
+            if origin is None:
+                return False
+            if "VIRTUAL_ORIGIN" in origin.lvm2_status:
+                return True
+            if lv.snapshot is not None and lv.snapshot.merging:
+                return False
+            lv = origin
+        return False
+
+    @property
+    def reported(self) -> bool:
+        """Whether ``lvs -a`` lists this LV: every LV but the internal ``snapshotN`` ones."""
+        return not self.is_snapshot
+
+    @property
+    def is_snapshot(self) -> bool:
+        """The internal LV of a thick snapshot (``snapshotN``, segment type ``snapshot``)."""
+        return "SNAPSHOT" in self.lvm2_status
+
+    @property
+    def is_origin(self) -> bool:
+        """The origin of thick snapshots (lvm2's ``lv_is_origin``)."""
+        return bool(self.snapshot_segs)
+
+    @property
+    def is_cow(self) -> bool:
+        """The COW store of a thick snapshot: the LV ``lvs`` shows as the snapshot."""
+        return (
+            self.snapshot is not None
+            and "THIN_VOLUME" not in self.lvm2_status
+            and not self.is_origin
+        )
+
+    @property
+    def is_merging_cow(self) -> bool:
+        return self.is_cow and self.snapshot is not None and self.snapshot.merging
+
+    @property
+    def is_merging_origin(self) -> bool:
+        return "MERGING" in self.lvm2_status and self.snapshot is not None
+
+    @property
+    def origin_of_cow(self) -> Optional[LogicalVolume]:
+        """The origin of the snapshot whose COW store this LV is."""
+        return self.snapshot.origin_lv if self.is_cow and self.snapshot is not None else None
+
+    def thin_snapshot_count(self) -> int:
+        """Thin volumes made as snapshots of this thin volume (0 when it is no thin origin)."""
+        if "THIN_VOLUME" not in self.lvm2_status:
+            return 0
+        return sum(1 for seg in self.users if seg.origin_lv is self)
+
+    @property
+    def is_thin_snapshot(self) -> bool:
+        if "THIN_VOLUME" not in self.lvm2_status or not self.segments:
+            return False
+        seg = self.segments[0]
+        return seg.origin_lv is not None or seg.external_lv is not None
+
+    def _only_user(self) -> Optional[Segment]:
+        return self.users[0] if len(self.users) == 1 else None
+
+    @property
+    def is_cache_origin(self) -> bool:
+        """The origin LV under a cache LV (``*_corig``)."""
+        seg = self._only_user()
+        return (
+            seg is not None
+            and "CACHE" in seg.lv.lvm2_status
+            and "PENDING_DELETE" not in seg.lv.lvm2_status
+            and bool(seg.data_areas)
+            and seg.data_areas[0].lv is self
+        )
+
+    @property
+    def is_writecache_origin(self) -> bool:
+        if "WRITECACHE_ORIGIN" in self.lvm2_status:
+            return True
+        seg = self._only_user()
+        return (
+            seg is not None
+            and "WRITECACHE" in seg.lv.lvm2_status
+            and "PENDING_DELETE" not in seg.lv.lvm2_status
+            and bool(seg.data_areas)
+            and seg.data_areas[0].lv is self
+        )
+
+    @property
+    def is_writecache_cachevol(self) -> bool:
+        return any("WRITECACHE" in s.lv.lvm2_status and s.writecache_lv is self for s in self.users)
+
+    @property
+    def is_integrity_origin(self) -> bool:
+        return any("INTEGRITY" in s.lv.lvm2_status and s.origin_lv is self for s in self.users)
 
     @property
     def display_name(self) -> str:
@@ -309,22 +516,40 @@ class VolumeGroup:
 
         raise UsageError(f"volume group {self.name} has no logical volume {name_or_uuid}")
 
-    def lv_is_partial(self, lv: LogicalVolume, _depth: int = 0) -> bool:
-        if _depth > 64:
-            return False
-        for seg in lv.segments:
-            for area in seg.areas:
-                if area.pv is not None and area.pv.missing:
-                    return True
-                if area.lv is not None and self.lv_is_partial(area.lv, _depth + 1):
-                    return True
-            for ref in seg.references():
-                sub = self.lvs.get(ref)
-                if sub is not None and sub is not lv and ref not in [a.name for a in seg.areas]:
-                    if seg.type in ("snapshot",) and ref == seg.raw.get("origin"):
-                        continue
-                    if self.lv_is_partial(sub, _depth + 1):
+    def lv_is_partial(self, lv: LogicalVolume) -> bool:
+        """lvm2's ``PARTIAL_LV``: the LV, or an LV it depends on, has an area on a missing PV.
+
+        The dependencies are lvm2's (``_lv_each_dependency``): the areas of each segment
+        (the data images of a raid, not its metadata sub-LVs), a segment's pool, metadata,
+        log, writecache, integrity metadata and external origin LVs, a COW store's origin and
+        an origin's COW stores. lvm2 spreads the flag over these links transitively; here it
+        is the whole closure (lvm2's single post-order pass can miss an origin/COW cycle).
+        """
+        seen = {id(lv)}
+        todo = [lv]
+        while todo:
+            cur = todo.pop()
+            deps: list[Optional[LogicalVolume]] = []
+            if cur.snapshot is not None:
+                deps += [cur.snapshot.origin_lv, cur.snapshot.cow_lv]
+            for seg in cur.segments:
+                for area in seg.data_areas:
+                    if area.pv is not None and area.pv.missing:
                         return True
+                    deps.append(area.lv)
+                deps += [
+                    seg.external_lv,
+                    seg.log_lv,
+                    seg.pool_lv,
+                    seg.metadata_lv,
+                    seg.writecache_lv,
+                    seg.integrity_meta_lv,
+                ]
+            deps += [s.cow_lv for s in cur.snapshot_segs]
+            for dep in deps:
+                if dep is not None and id(dep) not in seen:
+                    seen.add(id(dep))
+                    todo.append(dep)
         return False
 
 
@@ -418,6 +643,7 @@ def build_vg(tree: dict, source: str = "metadata") -> VolumeGroup:
         )
     for lv in vg.lvs.values():
         _build_segments(vg, lv, f"{where}: logical_volumes/{lv.name}")
+    _link(vg)
     return vg
 
 
@@ -437,17 +663,217 @@ def _build_segments(vg: VolumeGroup, lv: LogicalVolume, where: str) -> None:
                 raise MetadataError(f"{w}: area names {name!r}, which is neither a PV nor an LV")
             areas.append(SegmentArea(pv=pv, lv=sub, start=start, name=name))
         seg_type = sd.get("type", "")
+        base, flags = split_segtype(seg_type if isinstance(seg_type, str) else str(seg_type))
         lv.segments.append(
             Segment(
                 lv=lv,
                 index=index,
                 start_extent=_int(sd, "start_extent", w),
                 extent_count=_int(sd, "extent_count", w),
-                type=seg_type if isinstance(seg_type, str) else str(seg_type),
+                type=base,
                 areas=areas,
                 stripe_size=_int(sd, "stripe_size", w, 0),
                 raw=sd,
+                type_flags=flags,
             )
         )
     lv.segments.sort(key=lambda s: s.start_extent)
 
+
+def _ref(vg: VolumeGroup, seg: Segment, key: str) -> Optional[LogicalVolume]:
+    v = seg.raw.get(key)
+    return vg.lvs.get(v) if isinstance(v, str) else None
+
+
+def _use(lv: LogicalVolume, seg: Segment) -> None:
+    """lvm2's ``add_seg_to_segs_using_this_lv`` (a segment is listed once; it names each
+    LV it uses in one go, so only the last entry can be the same segment)."""
+    if not lv.users or lv.users[-1] is not seg:
+        lv.users.append(seg)
+
+
+def _hide(lv: LogicalVolume) -> None:
+    lv.lvm2_status.discard("VISIBLE")
+
+
+def _area_lv(seg: Segment, lv: Optional[LogicalVolume], status: str = "", le: int = 0) -> None:
+    """lvm2's ``set_lv_segment_area_lv``: ``lv`` becomes one of ``seg``'s areas."""
+    if lv is None:
+        return
+    if status:
+        lv.lvm2_status.add(status)
+    seg.data_areas.append(SegmentArea(pv=None, lv=lv, start=le, name=lv.name))
+    _use(lv, seg)
+
+
+def _link_segment(vg: VolumeGroup, lv: LogicalVolume, seg: Segment) -> None:
+    """What lvm2 makes of one segment as it reads it in (``_read_segment`` and the segment
+    type's ``text_import``): the segment's areas and links, and the status bits it gives its
+    own LV and the LVs it uses."""
+    t = seg.type
+    st = lv.lvm2_status
+    for flag in seg.type_flags:
+        if flag not in SEGTYPE_FLAGS:
+            break
+        st.add(flag)
+    if t in RAID_PARITY:
+        for area in seg.areas:
+            if area.lv is not None and "_rmeta_" in area.name:
+                area.lv.lvm2_status.add("RAID_META")
+                seg.meta_areas.append(area)
+                _use(area.lv, seg)
+            else:
+                seg.data_areas.append(area)
+                if area.lv is not None:
+                    area.lv.lvm2_status.add("RAID_IMAGE")
+                    _use(area.lv, seg)
+        st.add("RAID")
+        if t in ("raid1", "raid10", "raid10_near"):
+            st.add("MIRRORED")
+        return
+    if t == "thin-pool":
+        _area_lv(seg, _ref(vg, seg, "pool"), "THIN_POOL_DATA")
+        for a in seg.data_areas:
+            _hide(a.lv)
+        st.add("THIN_POOL")
+        seg.metadata_lv = _ref(vg, seg, "metadata")
+        if seg.metadata_lv is not None:
+            seg.metadata_lv.lvm2_status.add("THIN_POOL_METADATA")
+            _hide(seg.metadata_lv)
+            _use(seg.metadata_lv, seg)
+        return
+    if t == "cache-pool":
+        if seg.raw.get("metadata_format") == 2:
+            st.add("METADATA_FORMAT")
+        _area_lv(seg, _ref(vg, seg, "data"), "CACHE_POOL_DATA")
+        for a in seg.data_areas:
+            _hide(a.lv)
+        st.add("CACHE_POOL")
+        seg.metadata_lv = _ref(vg, seg, "metadata")
+        if seg.metadata_lv is not None:
+            seg.metadata_lv.lvm2_status.add("CACHE_POOL_METADATA")
+            _hide(seg.metadata_lv)
+            _use(seg.metadata_lv, seg)
+        return
+    if t == "thin":
+        seg.pool_lv = _ref(vg, seg, "thin_pool")
+        seg.origin_lv = _ref(vg, seg, "origin")
+        seg.merge_lv = _ref(vg, seg, "merge")
+        seg.external_lv = _ref(vg, seg, "external_origin")
+        st.update(("THIN_VOLUME", "VIRTUAL"))
+        for other in (seg.origin_lv, seg.pool_lv):
+            if other is not None:
+                _use(other, seg)
+        if seg.merge_lv is not None and seg.merge_lv is not seg.origin_lv:
+            _use(seg.merge_lv, seg)
+        if seg.merge_lv is not None:
+            seg.merging = True
+            seg.merge_lv.snapshot = seg
+            seg.merge_lv.lvm2_status.add("MERGING")
+            _hide(lv)
+        if seg.external_lv is not None:
+            seg.external_lv.external_count += 1
+            _use(seg.external_lv, seg)
+        return
+    if t == "cache":
+        _area_lv(seg, _ref(vg, seg, "origin"))
+        seg.pool_lv = _ref(vg, seg, "cache_pool")
+        st.add("CACHE")
+        if "_corig" in lv.name:
+            st.add("PENDING_DELETE")
+        if seg.pool_lv is not None:
+            if "metadata_start" in seg.raw:
+                seg.pool_lv.lvm2_status.add("CACHE_VOL")
+            _hide(seg.pool_lv)
+            if "CACHE_VOL" in seg.pool_lv.lvm2_status:
+                st.add("CACHE_USES_CACHEVOL")
+            _use(seg.pool_lv, seg)
+        return
+    if t == "snapshot":
+        cow = _ref(vg, seg, "merging_store")
+        seg.merging = cow is not None
+        if cow is None:
+            cow = _ref(vg, seg, "cow_store")
+        origin = _ref(vg, seg, "origin")
+        seg.origin_lv, seg.cow_lv = origin, cow
+        if cow is None or origin is None:
+            return
+        _hide(cow)
+        cow.snapshot = seg
+        origin.snapshot_segs.append(seg)
+        st.update(("SNAPSHOT", "VIRTUAL"))
+        if seg.merging:
+            origin.snapshot = seg
+            origin.lvm2_status.add("MERGING")
+            _hide(lv)
+        return
+    if t == "mirror":
+        for area in seg.areas:
+            seg.data_areas.append(area)
+            if area.lv is not None:
+                area.lv.lvm2_status.add("MIRROR_IMAGE")
+                _use(area.lv, seg)
+        seg.log_lv = _ref(vg, seg, "mirror_log")
+        if seg.log_lv is not None:
+            seg.log_lv.lvm2_status.add("MIRROR_LOG")
+        st.update(("MIRROR", "MIRRORED"))
+        first = seg.areas[0] if seg.areas else None
+        if first is not None and first.lv is not None and MIRROR_SYNC_LAYER in first.name:
+            st.add("CONVERTING")
+        return
+    if t == "writecache":
+        seg.origin_lv = _ref(vg, seg, "origin")
+        _area_lv(seg, seg.origin_lv)
+        seg.writecache_lv = _ref(vg, seg, "writecache")
+        st.add("WRITECACHE")
+        if seg.writecache_lv is not None:
+            _use(seg.writecache_lv, seg)
+        return
+    if t == "integrity":
+        seg.origin_lv = _ref(vg, seg, "origin")
+        _area_lv(seg, seg.origin_lv)
+        st.add("INTEGRITY")
+        seg.integrity_meta_lv = _ref(vg, seg, "meta_dev")
+        if seg.integrity_meta_lv is not None:
+            seg.integrity_meta_lv.lvm2_status.add("INTEGRITY_METADATA")
+            _use(seg.integrity_meta_lv, seg)
+        return
+    if t == "vdo":
+        offset = seg.raw.get("vdo_offset")
+        _area_lv(
+            seg, _ref(vg, seg, "vdo_pool"), "VDO_POOL", offset if isinstance(offset, int) else 0
+        )
+        st.update(("VDO", "VIRTUAL"))
+        return
+    if t == "vdo-pool":
+        _area_lv(seg, _ref(vg, seg, "data"), "VDO_POOL_DATA")
+        for a in seg.data_areas:
+            _hide(a.lv)
+        st.add("VDO_POOL")
+        return
+    # striped, linear, and types lvm2 keeps as they are: the areas the metadata lists
+    for area in seg.areas:
+        seg.data_areas.append(area)
+        if area.lv is not None:
+            _use(area.lv, seg)
+    if t in VIRTUAL_TYPES or not seg.known:
+        st.add("VIRTUAL")
+
+
+def _link(vg: VolumeGroup) -> None:
+    """Give every LV and segment what lvm2 derives on reading the metadata: LV status bits
+    and roles, segment areas and the links between LVs (one pass over the segments)."""
+    for lv in vg.lvs.values():
+        lv.lvm2_status = {*lv.status, *lv.flags}
+        if "VISIBLE" not in lv.lvm2_status:
+            if "_pmspare" in lv.name:
+                lv.lvm2_status.add("POOL_METADATA_SPARE")
+            elif lv.name == "lvmlock":
+                lv.lvm2_status.add("LOCKD_SANLOCK_LV")
+    for lv in vg.lvs.values():
+        for seg in lv.segments:
+            _link_segment(vg, lv, seg)
+    for lv in vg.lvs.values():
+        # lvm2 assumes an invisible origin belongs to a sparse (virtual) snapshot
+        if lv.snapshot_segs and not lv.visible:
+            lv.lvm2_status.add("VIRTUAL_ORIGIN")

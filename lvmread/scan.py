@@ -28,7 +28,8 @@ class MetadataCopy:
 
     @property
     def pv(self) -> str:
-        return self.text.area.source.name
+        area = getattr(self.text, "area", None)
+        return area.source.name if area is not None else self.text.where
 
 
 def _vg_identity(tree: dict, where: str) -> tuple[str, str, int]:
@@ -98,6 +99,14 @@ class DiskSet:
     """Every current metadata copy read (one per metadata area that has one)."""
     activator: Any = field(default=None, repr=False)
     """Maps this set's LVs onto a userspace device mapper (made on first use)."""
+    damaged: list[Any] = field(default_factory=list, repr=False)
+    """(metadata area, error) of each area whose header or current copy failed a check."""
+    history: Any = field(default=None, repr=False)
+    """Every metadata version on the PVs (:class:`~lvmread.history.History`), on first use."""
+    metadata_files: list[Any] = field(default_factory=list, repr=False)
+    """Versions read from metadata backup/archive files (``--metadata``)."""
+    lv_warnings: dict[str, list[str]] = field(default_factory=dict)
+    """LV uuid -> warnings about that LV alone (extents a later version gave away)."""
 
     def __iter__(self):
         return iter(self.vgs)
@@ -165,6 +174,7 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
         for mda in pv.metadata_areas:
             if mda.error is not None:
                 ds.warnings.append(str(mda.error))
+                ds.damaged.append((mda, mda.error))
                 continue
             try:
                 text = mda.current()
@@ -172,6 +182,7 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
                     copies.append(parse_copy(text, cache))
             except LvmReadError as exc:
                 ds.warnings.append(f"{exc} (this copy is not used)")
+                ds.damaged.append((mda, exc))
     return copies
 
 
@@ -219,6 +230,7 @@ def attach_devices(vg: VolumeGroup, pvs: list[PVDevice], warnings: list[str]) ->
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     """Build the VG of one metadata copy and attach the PVs of ``ds``."""
     from .activate import Activator
+    from .validate import check_vg
 
     vg = build_vg(copy.tree, source=copy.text.where)
     vg.sources.append(copy)
@@ -226,14 +238,34 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
         ds.activator = Activator()
     vg.activator = ds.activator
     attach_devices(vg, ds.pvs, ds.warnings)
+    ds.warnings.extend(check_vg(vg))
     return vg
 
 
-def open_disks(paths: list[str]) -> DiskSet:
-    """Scan ``paths`` and assemble every VG found on them (the library's entry point)."""
+def open_disks(
+    paths: list[str],
+    seqno: Optional[int] = None,
+    metadata: Optional[list[str]] = None,
+    vg: Optional[str] = None,
+) -> DiskSet:
+    """Scan ``paths`` and assemble every VG found on them (the library's entry point).
+
+    Where the newest copy of a metadata area is damaged, the newest valid copy on any PV
+    (older ones in the ring buffers included) is used, with a warning. ``metadata`` names
+    backup/archive files (or folders of them) that are read as metadata too: a VG they
+    describe is built from them (the highest seqno among them). ``seqno`` builds each VG
+    (or only the one named ``vg``) from that version of its metadata instead of the
+    newest; ``vg`` alone keeps only that VG.
+    """
     ds = scan(paths)
     ds.copies = read_copies(ds)
-    for copy in choose(ds.copies, ds.warnings):
+    chosen = choose(ds.copies, ds.warnings)
+    try:
+        chosen = _forensic_choice(ds, chosen, seqno, metadata, vg)
+    except BaseException:
+        ds.close()
+        raise
+    for copy in chosen:
         try:
             ds.vgs.append(build(ds, copy))
         except LvmReadError as exc:
@@ -245,5 +277,41 @@ def open_disks(paths: list[str]) -> DiskSet:
                 f"{dev.name}: PV {dev.uuid} has no metadata area and no other input names it"
             )
     ds.vgs.sort(key=lambda v: v.name)
+    if seqno is not None:
+        from .history import note_reuse
+
+        for built in ds.vgs:
+            note_reuse(ds, built)
     return ds
+
+
+def _forensic_choice(
+    ds: DiskSet,
+    chosen: list[MetadataCopy],
+    seqno: Optional[int],
+    metadata: Optional[list[str]],
+    vg: Optional[str],
+) -> list[MetadataCopy]:
+    """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
+    from .history import damaged_fallback, select_seqno
+
+    if ds.damaged:
+        chosen = damaged_fallback(ds, chosen)
+    if metadata:
+        from .backup import read_metadata_files, use_files
+
+        ds.metadata_files = read_metadata_files(metadata)
+        if ds.history is not None:
+            ds.history = None  # rescan with the files
+        if seqno is None:
+            chosen = use_files(ds, chosen)
+    if seqno is not None:
+        chosen = select_seqno(ds, chosen, seqno, vg)
+    elif vg is not None:
+        u = vg.replace("-", "")
+        picked = [c for c in chosen if c.vg_name == vg or c.vg_uuid.replace("-", "") == u]
+        if not picked:
+            raise UsageError(f"no volume group {vg} on the inputs")
+        chosen = picked
+    return chosen
 

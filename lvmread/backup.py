@@ -1,0 +1,150 @@
+"""Metadata backup and archive files as a source of metadata (``--metadata FILE``).
+
+lvm2 keeps a copy of each VG's metadata in ``/etc/lvm/backup/<VG>`` and, before each
+change, in ``/etc/lvm/archive/<VG>_<N>-<R>.vg``: the same text as on disk but with the
+header keys (description, creation host and time) first, indentation and comments. The
+lark grammar reads both forms. With the images, such a file describes a VG whose
+on-disk metadata is gone: its PVs are found on the images by their uuids.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from .crc import lvm_crc
+from .errors import LvmIOError, MetadataError, UsageError
+from .history import Version, header_fields
+
+if TYPE_CHECKING:
+    from .scan import DiskSet, MetadataCopy
+
+MAX_FILE = 64 << 20
+"""Refuse metadata files larger than this (lvm2's own limit is far lower)."""
+
+
+@dataclass
+class FileText:
+    """The text of a metadata file, shaped like :class:`~lvmread.pv.MetadataText` for
+    :class:`~lvmread.scan.MetadataCopy`."""
+
+    path: str
+    data: bytes
+    area: None = None
+
+    @property
+    def where(self) -> str:
+        return self.path
+
+    @property
+    def text(self) -> str:
+        return self.data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _files(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            names = sorted(
+                n for n in os.listdir(p) if os.path.isfile(os.path.join(p, n))
+            )
+            if not names:
+                raise UsageError(f"{p}: no metadata files in this folder")
+            out.extend(os.path.join(p, n) for n in names)
+        else:
+            out.append(p)
+    return out
+
+
+def read_metadata_file(path: str) -> Version:
+    """Read and parse one backup/archive file (or a bare metadata text) as a version."""
+    from .metadata import parse_metadata
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise LvmIOError(f"cannot read metadata file: {exc.strerror}", file=path) from None
+    if len(data) > MAX_FILE:
+        raise MetadataError(f"metadata file is larger than {MAX_FILE} bytes", file=path)
+    text = data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    tree = parse_metadata(text, source=path)
+    sections = [(k, s) for k, s in tree.items() if isinstance(s, dict)]
+    if len(sections) != 1:
+        raise MetadataError(
+            f"expected one volume group section, found {len(sections)}", file=path
+        )
+    name, sec = sections[0]
+    seqno = sec.get("seqno")
+    if not isinstance(seqno, int):
+        raise MetadataError(f"volume group {name} has no integer seqno", file=path)
+    hf = header_fields(data)
+    v = Version(
+        vg_name=name,
+        vg_uuid=str(sec.get("id", "")),
+        seqno=seqno,
+        data=data,
+        checksum=lvm_crc(data),
+        source=path,
+        length=len(data),
+        ended=True,
+        parses=True,
+        kind="file",
+        tree=tree,
+        description=tree.get("description") if isinstance(tree.get("description"), str)
+        else hf["description"],
+        creation_host=tree.get("creation_host")
+        if isinstance(tree.get("creation_host"), str) else hf["creation_host"],
+        creation_time=tree.get("creation_time")
+        if isinstance(tree.get("creation_time"), int) else hf["creation_time"],
+    )
+    if tree.get("contents") != "Text Format Volume Group":
+        v.problems.append("no 'contents = \"Text Format Volume Group\"' line")
+    return v
+
+
+def read_metadata_files(paths: list[str]) -> list[Version]:
+    """Every file named (folders: every file in them), parsed."""
+    return [read_metadata_file(p) for p in _files(paths)]
+
+
+def use_files(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
+    """Each VG a metadata file describes is built from the file (its highest seqno)."""
+    from .history import to_copy
+
+    best: dict[str, Version] = {}
+    for v in ds.metadata_files:
+        cur = best.get(v.vg_uuid or "")
+        if cur is None or (v.seqno or 0) > (cur.seqno or 0):
+            best[v.vg_uuid or ""] = v
+    out = list(chosen)
+    for uuid, v in best.items():
+        assert v.tree is not None
+        copy = to_copy(v, v.tree)
+        disk = next((c for c in out if c.vg_uuid == uuid), None)
+        if disk is None:
+            out.append(copy)
+            continue
+        if disk.seqno > copy.seqno:
+            ds.warnings.append(
+                f"VG {copy.vg_name}: using metadata file {v.source} (seqno {copy.seqno}) as "
+                f"asked; the disks hold newer metadata (seqno {disk.seqno} at {disk.text.where})"
+            )
+        elif disk.seqno == copy.seqno and _section(disk.tree) != _section(copy.tree):
+            ds.warnings.append(
+                f"VG {copy.vg_name}: metadata file {v.source} and the copy at "
+                f"{disk.text.where} both have seqno {copy.seqno} but differ; using the file"
+            )
+        elif disk.seqno < copy.seqno:
+            ds.warnings.append(
+                f"VG {copy.vg_name}: metadata file {v.source} has seqno {copy.seqno}, newer "
+                f"than the disks' (seqno {disk.seqno}); using the file"
+            )
+        out[out.index(disk)] = copy
+    return out
+
+
+def _section(tree: dict) -> Optional[dict]:
+    return next((s for s in tree.values() if isinstance(s, dict)), None)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 from .errors import LvmReadError
 
@@ -21,15 +21,30 @@ __version__ = "0.1.0"
 __all__ = ["LvmReadError", "open", "__version__"]
 
 
-def open(paths: Union[str, os.PathLike[str], Iterable[Union[str, os.PathLike[str]]]]) -> DiskSet:
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def open(
+    paths: Union[PathArg, Iterable[PathArg]],
+    *,
+    seqno: Optional[int] = None,
+    metadata: Optional[Iterable[PathArg]] = None,
+    vg: Optional[str] = None,
+) -> DiskSet:
     """Open disk images or devices read-only and assemble the LVM volume groups on them.
 
     Returns a :class:`~lvmread.scan.DiskSet`: iterate it for the VGs, or use
     ``disks.vg(name)`` and ``disks.lv("VG/LV")``; ``disks.errors`` and ``disks.warnings``
     hold what could not be read. Close it (or use ``with``) to close the inputs.
+
+    ``seqno`` builds the VGs from that older version of their metadata (still in the
+    metadata ring); ``metadata`` adds lvm2 backup or archive files as metadata sources;
+    ``vg`` keeps only the VG of that name.
     """
     from .scan import open_disks
 
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]  # type: ignore[list-item]
-    return open_disks([str(p) for p in paths])  # type: ignore[union-attr]
+    files = [str(m) for m in metadata] if metadata is not None else None
+    names = [str(p) for p in paths]  # type: ignore[union-attr]
+    return open_disks(names, seqno=seqno, metadata=files, vg=vg)

@@ -148,14 +148,11 @@ def register_segment_mapper(segtype: str, mapper: SegmentMapper) -> None:
 
 
 def _snapshot_role(lv: LogicalVolume) -> Optional[str]:
-    """``origin`` or ``COW store`` when a snapshot segment names ``lv`` so, else None."""
-    for other in lv.vg.lvs.values():
-        for seg in other.segments:
-            if seg.type == "snapshot":
-                if seg.raw.get("origin") == lv.name:
-                    return "origin"
-                if seg.raw.get("cow_store") == lv.name:
-                    return "COW store"
+    """``origin`` or ``COW store`` when ``lv`` takes part in a snapshot, else None."""
+    if lv.is_origin:
+        return "origin"
+    if lv.is_cow:
+        return "COW store"
     return None
 
 

@@ -514,8 +514,10 @@ def chunk_size(seg: Segment) -> int:
     if _uses_cachevol(seg) or seg.type in ("thin-pool", "cache-pool"):
         return _int_key(seg, "chunk_size") or 0
     if seg.type == "cache":
+        # the cache pool's chunk size (one level: lvm2 refuses pools that are caches)
         pool_seg = _first(seg.pool_lv)
-        return chunk_size(pool_seg) if pool_seg is not None and pool_seg is not seg else 0
+        if pool_seg is not None and pool_seg.type != "cache":
+            return chunk_size(pool_seg)
     return 0
 
 

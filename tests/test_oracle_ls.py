@@ -15,8 +15,10 @@ from collections import defaultdict
 from typing import Optional
 
 import pytest
-from conftest import ORACLE_SCENARIOS, load_oracle
+from conftest import ORACLE, ORACLE_SCENARIOS, load_oracle
 
+from lvmread.metadata import parse_metadata
+from lvmread.model import build_vg, split_segtype
 from lvmread.report import human_size
 
 
@@ -225,3 +227,31 @@ def test_table_lists_what_lvs_lists(scenario, fixture_images):
     rows = [line.split()[:3] for line in text.splitlines()[1:]]
     attrs = {r["lv_name"]: r["lv_attr"] for r in _rows(report, "lv")}
     assert {name: attr for _, name, attr in rows} == attrs
+
+
+def _backup_vg(scenario: str):
+    text = (ORACLE / scenario / "guest" / "vgcfgbackup.txt").read_text()
+    return build_vg(parse_metadata(text, "backup"), "backup")
+
+
+def test_model_reads_segment_type_flags():
+    vg = _backup_vg("cache")
+    (seg,) = vg.lvs["datawb"].segments
+    assert (seg.type, seg.type_flags) == ("cache", ["CACHE_USES_CACHEVOL"])
+    assert "CACHE_USES_CACHEVOL" in vg.lvs["datawb"].lvm2_status
+    assert vg.lvs["cpool_cpool"].segments[0].type == "cache-pool"
+    assert [a.lv.name for a in seg.data_areas] == ["datawb_corig"]
+    assert seg.pool_lv is vg.lvs["fastwb_cvol"]
+    # as lvm2, a flag it does not know leaves the whole text as an (unknown) type
+    assert split_segtype("cache+NO_SUCH_FLAG") == ("cache+NO_SUCH_FLAG", ["NO_SUCH_FLAG"])
+
+
+def test_model_snapshot_roles():
+    vg = _backup_vg("snapshot")
+    origin, cow, internal = vg.lvs["origin"], vg.lvs["snap"], vg.lvs["snapshot0"]
+    # every LV of the metadata stays; lvs does not list the internal snapshotN LV
+    assert internal.is_snapshot and not internal.reported and not internal.visible
+    assert cow.is_cow and cow.visible and cow.origin_of_cow is origin
+    assert cow.snapshot is internal.segments[0]
+    assert origin.is_origin and not origin.is_cow
+    assert [s.cow_lv for s in origin.snapshot_segs] == [cow]

@@ -140,14 +140,27 @@ def main() -> None:
             cat = best(lambda: subprocess.run(
                 [sys.executable, "-m", "lvmread.cli", "cat", "vgbench/lin", *imgs],
                 stdout=null, check=True, cwd=ROOT), args.runs)
-        rows.append(("dd 512 MiB (whole process)", 512 / dd, f"{dd:.3f} s"))
-        rows.append(("lvmread cat 512 MiB (whole process)", 512 / cat,
+        rows.append(("dd 512 MiB to /dev/null (whole process)", 512 / dd, f"{dd:.3f} s"))
+        rows.append(("lvmread cat 512 MiB to /dev/null", 512 / cat,
                      f"{cat:.3f} s = {cat / dd:.2f}x dd's time (target <= 1.3x)"))
+        out_dd, out_cat = folder / "dd.out", folder / "cat.out"
+        dd_file = best(lambda: subprocess.run(
+            ["dd", f"if={path}", f"of={out_dd}", "bs=1M", f"skip={start // MiB}",
+             f"count={length // MiB}"], check=True, capture_output=True), args.runs)
+        cat_file = best(lambda: subprocess.run(
+            [sys.executable, "-m", "lvmread.cli", "cat", "vgbench/lin", *imgs, "-o",
+             str(out_cat)], check=True, cwd=ROOT), args.runs)
+        rows.append(("dd 512 MiB to a file (whole process)", 512 / dd_file, f"{dd_file:.3f} s"))
+        rows.append(("lvmread cat -o 512 MiB to a file", 512 / cat_file,
+                     f"{cat_file:.3f} s = {cat_file / dd_file:.2f}x dd's time"))
+        bare = best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), args.runs)
+        rows.append(("python3 -c pass (interpreter start)", 0, f"{bare:.3f} s"))
         disks.close()
         w = max(len(r[0]) for r in rows)
         print(f"{'measure':<{w}}  {'MiB/s':>8}  note")
         for label, rate, note in rows:
-            print(f"{label:<{w}}  {rate:8.0f}  {note}")
+            shown = f"{rate:8.0f}" if rate else " " * 8
+            print(f"{label:<{w}}  {shown}  {note}")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -293,9 +293,9 @@ def _forensic_choice(
     vg: Optional[str],
 ) -> list[MetadataCopy]:
     """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
-    from .history import damaged_fallback, select_seqno
-
     if ds.damaged:
+        from .history import damaged_fallback
+
         chosen = damaged_fallback(ds, chosen)
     if metadata:
         from .backup import read_metadata_files, use_files
@@ -306,6 +306,8 @@ def _forensic_choice(
         if seqno is None:
             chosen = use_files(ds, chosen)
     if seqno is not None:
+        from .history import select_seqno
+
         chosen = select_seqno(ds, chosen, seqno, vg)
     elif vg is not None:
         u = vg.replace("-", "")

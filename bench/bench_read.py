@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The installed `lvmread` command beside this interpreter (a venv's), else the source tree's.
+_SCRIPT = Path(sys.executable).with_name("lvmread")
+LVMREAD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "lvmread.cli"]
 MiB = 1 << 20
 CONFIG = (
     'devices { obtain_device_list_from_udev=0 use_devicesfile=0 hints="none" '
@@ -138,7 +141,7 @@ def main() -> None:
              f"count={length // MiB}"], check=True, capture_output=True), args.runs)
         with open(os.devnull, "wb") as null:
             cat = best(lambda: subprocess.run(
-                [sys.executable, "-m", "lvmread.cli", "cat", "vgbench/lin", *imgs],
+                [*LVMREAD, "cat", "vgbench/lin", *imgs],
                 stdout=null, check=True, cwd=ROOT), args.runs)
         rows.append(("dd 512 MiB to /dev/null (whole process)", 512 / dd, f"{dd:.3f} s"))
         rows.append(("lvmread cat 512 MiB to /dev/null", 512 / cat,
@@ -148,7 +151,7 @@ def main() -> None:
             ["dd", f"if={path}", f"of={out_dd}", "bs=1M", f"skip={start // MiB}",
              f"count={length // MiB}"], check=True, capture_output=True), args.runs)
         cat_file = best(lambda: subprocess.run(
-            [sys.executable, "-m", "lvmread.cli", "cat", "vgbench/lin", *imgs, "-o",
+            [*LVMREAD, "cat", "vgbench/lin", *imgs, "-o",
              str(out_cat)], check=True, cwd=ROOT), args.runs)
         rows.append(("dd 512 MiB to a file (whole process)", 512 / dd_file, f"{dd_file:.3f} s"))
         rows.append(("lvmread cat -o 512 MiB to a file", 512 / cat_file,

@@ -617,12 +617,26 @@ def _names(text: bytes) -> list[bytes]:
     return [m.group(1) for m in _SECTION.finditer(text)]
 
 
-def edit_text(rng: random.Random, text: bytes) -> tuple[bytes, str]:
-    """One random edit of metadata text."""
+def edit_text(rng: random.Random, text: bytes, room: int = 1 << 20) -> tuple[bytes, str]:
+    """One random edit of metadata text (``room``: bytes the ring can hold)."""
     ops = ["num", "num", "segnum", "segnum", "areanum", "swap", "ref", "ref", "delete", "dup",
            "brace", "stripes", "type", "truncate", "noise", "cycle", "deep", "line", "dupline",
-           "seqno", "bigarray", "string"]
+           "seqno", "bigarray", "string", "inflate"]
     op = rng.choice(ops)
+    if op == "inflate":  # fill the ring: one huge string, array, run of keys or blanks
+        n = max(0, room - len(text) - 64)
+        kind = rng.choice(["string", "array", "carray", "run", "blanks"])
+        if kind == "string":
+            add = b'd = "' + b"x" * n + b'"\n'
+        elif kind in ("array", "carray"):
+            add = (b"t = [" + (b"# c\n" if kind == "carray" else b"")
+                   + b", ".join(b'"%d"' % i for i in range(n // 9)) + b"]\n")
+        elif kind == "run":
+            add = b"k = 1\n" * (n // 6)
+        else:
+            add = b"s {" + b" " * n + b"}\n"
+        at = text.find(b"\n", text.find(b"{")) + 1
+        return text[:at] + add + text[at:], f"inflate {kind} {len(add)} bytes"
     if op in ("num", "segnum"):
         ms = list(_NUMBER.finditer(text))
         if op == "segnum":
@@ -801,10 +815,10 @@ def mut_text(rng: random.Random, fmap: FixtureMap, p: Patch, current: bool = Tru
     data = _read_text(p, t)
     text = data.split(b"\0", 1)[0]
     descs = []
-    for _ in range(rng.choice([1, 1, 1, 2, 3])):
-        text, d = edit_text(rng, text)
-        descs.append(d)
     ring = t.mda_size - 512
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        text, d = edit_text(rng, text, ring - 1)
+        descs.append(d)
     new = text[: max(0, ring - 1)] + b"\0"
     mode = "fix" if (t.current and rng.random() < 0.8) else "keep"
     targets = [t]

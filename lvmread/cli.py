@@ -63,12 +63,11 @@ def _spec_vg(spec: str) -> Optional[str]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from .report import full_report, table
+    from .report import full_report, table, write_json
 
     with _open(args) as ds:
         if args.json:
-            json.dump(full_report(ds.vgs), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            write_json(full_report(ds.vgs), sys.stdout)
         elif ds.vgs:
             print(table(ds.vgs))
         return _report_problems(ds, args.quiet, lv_warnings=True)
@@ -98,7 +97,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
     with _open(args, _spec_vg(args.lv)) as ds:
         status = _report_problems(ds, args.quiet)
         lv = _find_lv(ds, args.lv)
-        check_output(args.output, ds.inputs)
+        check_output(args.output, [*ds.inputs, *(v.source for v in ds.metadata_files)])
         _lv_report(ds, lv, args.quiet)
         with lv.open(partial=args.partial) as src:
             for warning in copy_lv(src, args.output, partial=args.partial):
@@ -196,7 +195,10 @@ def _save_versions(versions, folder: str) -> None:
     """Write each copy found on disk to its own file (never over an existing one)."""
     import os
 
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:  # a file of that name (an input?), no permission
+        raise LvmReadError(f"cannot make the folder: {exc.strerror}", file=folder) from None
     n = 0
     for v in versions:
         if v.kind != "disk":

@@ -68,15 +68,16 @@ def _sendfile(src, out_fd: int, pos: int, n: int) -> bool:
 
 
 def check_output(output: Optional[str], inputs: Iterable) -> None:
-    """Refuse to write to one of the inputs (:class:`~lvmread.source.InputFile` objects):
-    ``output`` (opened with O_TRUNC) or, without it, what stdout is (``>> disk.img``)."""
+    """Refuse to write to one of the inputs (:class:`~lvmread.source.InputFile` objects or
+    paths): ``output`` (opened with O_TRUNC) or, without it, what stdout is (``>> x.img``)."""
     try:
         st = os.stat(output) if output is not None else os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return  # no such file yet (or no real stdout): it cannot be an input
     for f in inputs:
+        path = getattr(f, "path", f)
         try:
-            ist = os.fstat(f.fd) if f.fd >= 0 else os.stat(f.path)
+            ist = os.fstat(f.fd) if getattr(f, "fd", -1) >= 0 else os.stat(path)
         except OSError:
             continue
         same = (st.st_dev, st.st_ino) == (ist.st_dev, ist.st_ino) or (
@@ -85,7 +86,7 @@ def check_output(output: Optional[str], inputs: Iterable) -> None:
         if same:
             what = "the output" if output is not None else "stdout"
             raise UsageError(
-                f"{what} is the input {f.path}; lvmread never writes to its inputs", file=output
+                f"{what} is the input {path}; lvmread never writes to its inputs", file=output
             )
 
 

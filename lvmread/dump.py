@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import layout
 from .crc import lvm_crc
 from .errors import LabelError, LvmReadError
+from .pv import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from .source import Source
@@ -289,6 +290,10 @@ def _dump_mda(d: _Dump, num: int, mda_at: int, mda_size: int) -> dict[str, Any]:
     res["raw_locns"] = rls
     off = rls[0]["offset"]["value"]
     sz = min(rls[0]["size"]["value"], max(mda_size - layout.MDA_HEADER_SIZE, 0))
+    if sz > MAX_METADATA_TEXT:  # a damaged size must not make the dump read a whole disk
+        d.check(f"{name}.raw_locn[0].size {sz} is over lvmread's limit of "
+                f"{MAX_METADATA_TEXT} bytes; the text is not read")
+        sz = 0
     if off and not rls[0]["flags"]["names"] and layout.MDA_HEADER_SIZE <= off < mda_size and sz:
         res["metadata_text"] = _dump_text(d, num, mda_at, mda_size, off, sz,
                                           int(rls[0]["checksum"]["value"], 16))

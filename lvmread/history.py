@@ -22,6 +22,7 @@ the extents later versions gave to other LVs.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ _HEADER_KEYS = {
     "creation_time": re.compile(rb"^creation_time = (\d+)", re.M),
 }
 _ESCAPE = re.compile(r"\\(.)", re.S)
-MAX_AREA = 1 << 30
+MAX_AREA = 128 << 20
 """Metadata areas larger than this (a damaged pv_header?) are not scanned for old copies."""
 
 
@@ -721,6 +722,32 @@ def _fmt_ranges(ranges: Iterable[tuple[int, int]]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in merged)
 
 
+def _by_pv(ext: list[tuple[str, int, int, str, str]]) -> dict[str, tuple]:
+    """pv_extents() entries by PV uuid: (starts, entries, longest run), sorted by start, so
+    that the ones overlapping a range are found by bisection, not by a scan of every LV
+    (1,000 LVs in 20 versions are 20 million pairs)."""
+    grouped: dict[str, list[tuple[int, tuple]]] = {}
+    for i, e in enumerate(ext):
+        grouped.setdefault(e[0], []).append((i, e))
+    out = {}
+    for pv, items in grouped.items():
+        items.sort(key=lambda ie: ie[1][1])
+        out[pv] = ([e[1] for _, e in items], items, max(e[2] for _, e in items))
+    return out
+
+
+def _overlapping(by_pv: dict[str, tuple], pv: str, first: int, count: int) -> list[tuple]:
+    """The entries of ``by_pv`` on ``pv`` that may overlap extents first..first+count-1,
+    in their pv_extents() order."""
+    got = by_pv.get(pv)
+    if got is None:
+        return []
+    starts, items, longest = got
+    lo = bisect.bisect_left(starts, first - longest + 1)
+    hi = bisect.bisect_left(starts, first + count)
+    return [e for _, e in sorted(items[lo:hi], key=lambda ie: ie[0])]
+
+
 def reuse_warnings(
     old: VolumeGroup, later: list[VolumeGroup], only: Optional[str] = None
 ) -> dict[str, list[str]]:
@@ -736,7 +763,7 @@ def reuse_warnings(
     top = [only] if only is not None else [lv.name for lv in old.lvs.values()]
     old_ext = pv_extents(old)
     newest = later[-1].seqno if later else None
-    later_ext = [(v, pv_extents(v)) for v in later]
+    later_ext = [(v, _by_pv(pv_extents(v))) for v in later]
     out: dict[str, list[str]] = {}
     for name in top:
         closure = _lv_closure(old, name)
@@ -746,10 +773,10 @@ def reuse_warnings(
         first: Optional[tuple[int, str]] = None
         others: set[str] = set()
         in_newest: set[str] = set()
-        for v, ext in later_ext:
+        for v, by_pv in later_ext:
             for pv_u, a0, n0, _lu, _ln in mine:
-                for pv_b, b0, n1, lu, ln in ext:
-                    if pv_b != pv_u or lu in uuids:
+                for _pv_b, b0, n1, lu, ln in _overlapping(by_pv, pv_u, a0, n0):
+                    if lu in uuids:
                         continue
                     lo, hi = max(a0, b0), min(a0 + n0, b0 + n1)
                     if lo >= hi:

@@ -18,16 +18,18 @@ GRAMMAR_FILE = "lvm_metadata.lark"
 
 Value = Union[int, float, str, list, dict]
 
-_ARRAY_ITEM = re.compile(r'"((?:[^"\\]|\\[\s\S])*)"|([^\s,"]+)')
+_ARRAY_ITEM = re.compile(r'"([^"\\]*(?:\\[\s\S][^"\\]*)*)"|([^\s,"]+)')
+# (Strings and blanks are unrolled loops, as in the grammar: no group repeats per character.)
 # One assignment of an ASSIGNMENTS terminal: key, then a string, an array or a scalar,
 # then the blanks and comments after it (so that consecutive matches tile the token and
 # nothing inside a comment is taken for an assignment).
 _ASSIGNMENT = re.compile(
-    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("(?:[^"\\]|\\[\s\S])*")'
-    r'|(\[(?:[^\]"#]|"(?:[^"\\]|\\[\s\S])*")*\])|([^\s\[\]{}"#=,]+))(?:\s|#[^\n]*)*'
+    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("[^"\\]*(?:\\[\s\S][^"\\]*)*")'
+    r'|(\[[^\]"#]*(?:"[^"\\]*(?:\\[\s\S][^"\\]*)*"[^\]"#]*)*\])|([^\s\[\]{}"#=,]+))'
+    r'\s*(?:#[^\n]*\s*)*'
 )
 # A value at the start of a token; terminals carry trailing blanks and comments.
-_VALUE = re.compile(r'\s*("(?:[^"\\]|\\[\s\S])*"|[^\s#,\]]+)')
+_VALUE = re.compile(r'\s*("[^"\\]*(?:\\[\s\S][^"\\]*)*"|[^\s#,\]]+)')
 # lvm2 (dm_unescape_double_quotes) turns only \" and \\ into " and \; any other
 # backslash stays as it is.
 _ESCAPE = re.compile(r'\\(["\\])')

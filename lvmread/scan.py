@@ -176,6 +176,8 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
                 ds.warnings.append(str(mda.error))
                 ds.damaged.append((mda, mda.error))
                 continue
+            if mda.ignored:  # pvchange --metadataignore: lvm2 neither reads nor updates it
+                continue
             try:
                 text = mda.current()
                 if text is not None:

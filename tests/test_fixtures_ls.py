@@ -127,3 +127,14 @@ def test_bad_input_does_not_hide_good_input(fixture_images):
     out = run_ls(bad, *good, check=False)
     assert out.returncode == 1
     assert [vg["vg"][0]["vg_name"] for vg in json.loads(out.stdout)["report"]] == ["vg0"]
+
+
+def test_ignored_metadata_area_is_not_a_disagreement(fixture_images):
+    """pvchange --metadataignore: lvm2 stops updating that area; its stale copy is skipped."""
+    images = fixture_images.images("mdaignore")
+    out = run_ls(*images)
+    assert out.stderr == ""
+    report = json.loads(out.stdout)["report"][0]
+    want = _rows(_load(FIXTURES / "mdaignore", "vgs.json"), "vg")[0]
+    assert report["vg"][0]["vg_seqno"] == int(want["vg_seqno"])
+    assert {lv["lv_name"] for lv in report["lv"]} == {"early", "late"}

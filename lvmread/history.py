@@ -362,13 +362,19 @@ def _checker():
     """
     from lark import Lark, Transformer
 
-    from .metadata import grammar_text
+    from .metadata import MAX_DEPTH, _TooDeep, grammar_text
 
     class _Check(Transformer):
         __visit_tokens__ = False
 
         def __default__(self, data, children, meta):
             return _Kept(children) if str(data).startswith("__") else None
+
+        def section(self, children):  # how deep sections nest, as parse_metadata bounds it
+            depth = 1 + max((c for c in children if type(c) is int), default=0)
+            if depth > MAX_DEPTH:
+                raise _TooDeep()
+            return depth
 
     return Lark(
         grammar_text(),
@@ -385,12 +391,12 @@ def check_syntax(text: str, source: Optional[str] = None) -> Optional[str]:
     :func:`~lvmread.metadata.parse_metadata` gives, with its line number)."""
     from lark.exceptions import LarkError
 
-    from .metadata import parse_metadata
+    from .metadata import _TooDeep, parse_metadata
 
     try:
         _checker().parse(text)
         return None
-    except LarkError:
+    except (LarkError, _TooDeep):
         pass
     try:
         parse_metadata(text, source=source)

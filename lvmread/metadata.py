@@ -118,6 +118,30 @@ def _entries(children: list) -> dict:
     return out
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of sections accepted (lvm2 writes 4: VG, logical_volumes, LV, segment).
+Parsing is iterative, but what uses the dicts (comparing, copying, JSON) recurses."""
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """Line and column of the ``{`` that opens a section deeper than MAX_DEPTH."""
+    depth = 0
+    for m in re.finditer(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"|#[^\n]*|[{}]', text):
+        c = m.group()
+        if c == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                at = m.start()
+                return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        elif c == "}":
+            depth -= 1
+    return text.count("\n") + 1, 1
+
+
 class _Spliced:
     """What lark's internal list rules build: it needs only ``children``."""
 
@@ -143,9 +167,14 @@ def _make_transformer():
         def start(self, children: list) -> dict:
             return _entries(children)
 
-        def section(self, children: list) -> tuple[str, dict]:
+        def section(self, children: list) -> tuple[str, dict, int]:
             head = children[0]
-            return head[: head.index("{")].rstrip(), _entries(children[1:-1])
+            # (name, entries, how deep sections nest in it): see MAX_DEPTH
+            depth = 1 + max((c[2] for c in children if type(c) is tuple and len(c) == 3),
+                            default=0)
+            if depth > MAX_DEPTH:
+                raise _TooDeep()
+            return head[: head.index("{")].rstrip(), _entries(children[1:-1]), depth
 
         def array(self, children: list) -> tuple[str, list]:
             head = children[0]
@@ -235,6 +264,11 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
 
     try:
         return _parser().parse(text)
+    except _TooDeep:
+        line, column = _too_deep_at(text)
+        raise MetadataSyntaxError(
+            f"sections nest more than {MAX_DEPTH} deep", file=source, line=line, column=column
+        ) from None
     except UnexpectedEOF as exc:
         lines = text.count("\n") + 1
         raise MetadataSyntaxError(

@@ -345,3 +345,33 @@ def test_long_texts_lex_in_bounded_memory(tmp_path, kind: str) -> None:
     _pv_with_text(img, 64 << 20, 48 << 20, text)
     for cmd in ("ls", "history"):
         _bounded([cmd, str(img)], tmp_path)
+
+
+def test_deeply_nested_sections(fixture_images, tmp_path) -> None:
+    """Sections nested 5,000 deep (in the current copy, its checksums fixed, and in a
+    --metadata file): the LALR parser took them, then comparing the disk's and the file's
+    trees recursed past Python's limit (RecursionError). Nesting is bounded now."""
+    img = tmp_path / "disk.img"
+    shutil.copyfile(fixture_images.images("single")[0], img)
+    nest = "a {\n" * 5000 + "}\n" * 5000
+    with open(img, "r+b") as f:
+        _edit_text(f, 4096, "seqno = 7\n", "seqno = 7\n" + nest)
+    with lvmread.open([str(img)]) as ds:
+        text = ds.copies[0].text.data if ds.copies else None
+    assert text is None  # the nested copy is not used
+    meta = tmp_path / "backup.vg"
+    with open(img, "rb") as f:
+        f.seek(4096 + 48)
+        (size,) = struct.unpack("<Q", f.read(8))
+        f.seek(4096 + 40)
+        (off,) = struct.unpack("<Q", f.read(8))
+        f.seek(4096 + off)
+        meta.write_bytes(f.read(size).rstrip(b"\0"))
+    err = ""
+    for argv in (["ls", str(img)], ["ls", str(img), "--metadata", str(meta)],
+                 ["history", str(img), "--metadata", str(meta)],
+                 ["diff", str(img), "--from", "5", "--metadata", str(meta)],
+                 ["dump", str(img)]):
+        cp = _bounded(argv, tmp_path)
+        err += cp.stderr + cp.stdout
+    assert "sections nest more than 64 deep" in err

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Optional
 from .crc import lvm_crc
 from .errors import LvmIOError, MetadataError, UsageError
 from .history import Version, header_fields
+from .pv import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from .scan import DiskSet, MetadataCopy
 
-MAX_FILE = 64 << 20
-"""Refuse metadata files larger than this (lvm2's own limit is far lower)."""
+MAX_FILE = MAX_METADATA_TEXT
+"""Refuse metadata files larger than this: the same bound as for a copy on disk."""
 
 
 @dataclass

@@ -76,9 +76,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def _find_lv(ds, spec: str):
     try:
         return ds.lv(spec)
-    except UsageError:
+    except UsageError as exc:
         if ds.errors and not ds.vgs:
             raise ds.errors[0] from None
+        if ds.damaged:  # the VG may be on the inputs, its metadata unreadable: a fault, not usage
+            _mda, fault = ds.damaged[0]
+            raise LvmReadError(f"{exc.message}; damaged metadata: {fault}") from None
         raise
 
 

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from .source import Source
 
 
-MAX_METADATA_TEXT = 64 << 20
+MAX_METADATA_TEXT = 16 << 20
 """The largest metadata text lvmread reads (lvm2's own VGs stay far below: about 1 KiB
-per LV, so this is some 60,000 LVs)."""
+per LV, so this is some 15,000 LVs; parsing it takes a few seconds)."""
 
 
 def format_uuid(raw: bytes | str) -> str:

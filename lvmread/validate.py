@@ -117,11 +117,13 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
     out = []
     for pv, ranges in claims.items():
         ranges.sort()
-        for (_a0, a1, an), (b0, b1, bn) in zip(ranges, ranges[1:]):
-            if b0 < a1:
-                out.append(
-                    f"LVs {an} and {bn} share extents {b0}-{min(a1, b1) - 1} of {pv}"
-                )
+        # sweep: compare each range with every earlier one still open at its start
+        open_ranges: list[tuple[int, int, str]] = []
+        for b0, b1, bn in ranges:
+            open_ranges = [r for r in open_ranges if r[1] > b0]
+            for _a0, a1, an in open_ranges:
+                out.append(f"LVs {an} and {bn} share extents {b0}-{min(a1, b1) - 1} of {pv}")
+            open_ranges.append((b0, b1, bn))
     return out
 
 

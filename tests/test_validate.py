@@ -91,3 +91,15 @@ def test_activator_and_device_mapper_agree_on_stacking_depth():
     from lvmread import activate, dm
 
     assert activate.MAX_DEPTH == dm.MAX_STACK_DEPTH
+
+
+def test_shared_extents_beyond_the_neighbouring_range():
+    # lva holds extents 0-3 of pv0; move lvb's first segment to 0-4 and lvd to 3: lvd's
+    # range overlaps both, not only its neighbour after sorting.
+    text = _edit(r'("pv0", )4(\s*\])', r"\g<1>0\2")
+    text = re.sub(r'("pv0", )18', r"\g<1>3", text, count=1)
+    vg, warnings = _vg(text)
+    shared = [w for w in warnings if "share" in w]
+    assert any("lva and lvd share extents 3-3" in w for w in shared), shared
+    assert any("lvb and lvd share extents 3-3" in w for w in shared), shared
+    assert any("lva and lvb share extents 0-3" in w for w in shared), shared

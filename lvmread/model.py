@@ -373,30 +373,25 @@ class LogicalVolume:
     def _only_user(self) -> Optional[Segment]:
         return self.users[0] if len(self.users) == 1 else None
 
-    @property
-    def is_cache_origin(self) -> bool:
-        """The origin LV under a cache LV (``*_corig``)."""
+    def _origin_under(self, status: str) -> bool:
+        """Whether the one LV using this one has ``status`` and this LV as its data area."""
         seg = self._only_user()
         return (
             seg is not None
-            and "CACHE" in seg.lv.lvm2_status
+            and status in seg.lv.lvm2_status
             and "PENDING_DELETE" not in seg.lv.lvm2_status
             and bool(seg.data_areas)
             and seg.data_areas[0].lv is self
         )
 
     @property
+    def is_cache_origin(self) -> bool:
+        """The origin LV under a cache LV (``*_corig``)."""
+        return self._origin_under("CACHE")
+
+    @property
     def is_writecache_origin(self) -> bool:
-        if "WRITECACHE_ORIGIN" in self.lvm2_status:
-            return True
-        seg = self._only_user()
-        return (
-            seg is not None
-            and "WRITECACHE" in seg.lv.lvm2_status
-            and "PENDING_DELETE" not in seg.lv.lvm2_status
-            and bool(seg.data_areas)
-            and seg.data_areas[0].lv is self
-        )
+        return "WRITECACHE_ORIGIN" in self.lvm2_status or self._origin_under("WRITECACHE")
 
     @property
     def is_writecache_cachevol(self) -> bool:

@@ -108,16 +108,22 @@ def cmd_cat(args: argparse.Namespace) -> int:
         return status
 
 
+def _images(p: argparse.ArgumentParser, quiet: bool = True) -> None:
+    """The IMAGE... arguments (and -q) every command that reads disks takes."""
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    if quiet:
+        p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+
+
 def _lv_command(sub, name: str, help_text: str):
     p = sub.add_parser(name, help=help_text)
     p.add_argument("lv", metavar="VG/LV", help="the logical volume: VG/LV or its LV uuid")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    _images(p)
     p.add_argument(
         "--partial",
         action="store_true",
         help="map ranges on missing PVs to I/O errors instead of refusing the LV",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     _forensic_options(p)
     return p
 
@@ -308,9 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     ls = sub.add_parser("ls", help="list the VGs and LVs on the images (like lvs -a)")
-    ls.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    _images(ls)
     ls.add_argument("--json", action="store_true", help="lvm2 fullreport JSON (sizes in bytes)")
-    ls.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     ls.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
     _forensic_options(ls)
     ls.set_defaults(func=cmd_ls)
@@ -335,9 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every version of the metadata left on the images (like pvck --dump "
         "metadata_all)",
     )
-    hi.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    _images(hi)
     hi.add_argument("--json", action="store_true", help="a JSON array, one object per copy")
-    hi.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     hi.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
     hi.add_argument("--seqno", type=_seqno, metavar="N", help="only the copies of seqno N")
     hi.add_argument(
@@ -352,14 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     di = sub.add_parser(
         "diff", help="LVs created, removed, renamed and resized between two metadata versions"
     )
-    di.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    _images(di)
     di.add_argument("--from", dest="seq_from", type=_seqno, required=True, metavar="N",
                     help="the older version (seqno)")
     di.add_argument("--to", dest="seq_to", type=_seqno, metavar="M",
                     help="the newer version (seqno; default: the newest)")
     di.add_argument("--vg", metavar="VG", help="only this volume group (name or uuid)")
     di.add_argument("--json", action="store_true", help="JSON output")
-    di.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     _metadata_option(di)
     di.set_defaults(func=cmd_diff)
 
@@ -368,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every field of the label, pv_header, extension and mda headers with "
         "checksums checked (like pvck --dump headers)",
     )
-    du.add_argument("images", nargs="+", metavar="IMAGE", help="disk image, PV image or device")
+    _images(du, quiet=False)
     du.add_argument("--json", action="store_true", help="JSON: every field with its offset")
     du.set_defaults(func=cmd_dump)
     return p

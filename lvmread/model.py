@@ -691,6 +691,20 @@ def _hide(lv: LogicalVolume) -> None:
     lv.lvm2_status.discard("VISIBLE")
 
 
+def _pool(vg: VolumeGroup, seg: Segment, data_key: str, kind: str) -> None:
+    """A thin or cache pool: its data LV (key ``data_key``) and metadata LV, both hidden,
+    get ``kind``'s _DATA and _METADATA roles; the pool LV gets ``kind``."""
+    _area_lv(seg, _ref(vg, seg, data_key), f"{kind}_DATA")
+    for a in seg.data_areas:
+        _hide(a.lv)
+    seg.lv.lvm2_status.add(kind)
+    seg.metadata_lv = _ref(vg, seg, "metadata")
+    if seg.metadata_lv is not None:
+        seg.metadata_lv.lvm2_status.add(f"{kind}_METADATA")
+        _hide(seg.metadata_lv)
+        _use(seg.metadata_lv, seg)
+
+
 def _area_lv(seg: Segment, lv: Optional[LogicalVolume], status: str = "", le: int = 0) -> None:
     """lvm2's ``set_lv_segment_area_lv``: ``lv`` becomes one of ``seg``'s areas."""
     if lv is None:
@@ -727,28 +741,12 @@ def _link_segment(vg: VolumeGroup, lv: LogicalVolume, seg: Segment) -> None:
             st.add("MIRRORED")
         return
     if t == "thin-pool":
-        _area_lv(seg, _ref(vg, seg, "pool"), "THIN_POOL_DATA")
-        for a in seg.data_areas:
-            _hide(a.lv)
-        st.add("THIN_POOL")
-        seg.metadata_lv = _ref(vg, seg, "metadata")
-        if seg.metadata_lv is not None:
-            seg.metadata_lv.lvm2_status.add("THIN_POOL_METADATA")
-            _hide(seg.metadata_lv)
-            _use(seg.metadata_lv, seg)
+        _pool(vg, seg, "pool", "THIN_POOL")
         return
     if t == "cache-pool":
         if seg.raw.get("metadata_format") == 2:
             st.add("METADATA_FORMAT")
-        _area_lv(seg, _ref(vg, seg, "data"), "CACHE_POOL_DATA")
-        for a in seg.data_areas:
-            _hide(a.lv)
-        st.add("CACHE_POOL")
-        seg.metadata_lv = _ref(vg, seg, "metadata")
-        if seg.metadata_lv is not None:
-            seg.metadata_lv.lvm2_status.add("CACHE_POOL_METADATA")
-            _hide(seg.metadata_lv)
-            _use(seg.metadata_lv, seg)
+        _pool(vg, seg, "data", "CACHE_POOL")
         return
     if t == "thin":
         seg.pool_lv = _ref(vg, seg, "thin_pool")

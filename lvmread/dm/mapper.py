@@ -392,23 +392,8 @@ class MappedDevice(io.RawIOBase):
     # any short read, takes the general path through Table.
 
     def readinto(self, b: Buffer) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        pos = self._pos
-        tb = type(b)
-        if tb is bytearray or (tb is memoryview and b.contiguous):
-            t = self.table
-            n = len(b) if tb is bytearray else b.nbytes
-            i = bisect_right(t._starts, pos) - 1
-            if i >= 0 and pos + n <= t._ends[i]:
-                flat = t._flat[i]
-                if flat is not None and _fast_preadv(
-                    flat[0]._fd, b, n, flat[1] + pos - t._starts[i]
-                ):
-                    self._pos = pos + n
-                    return n
-        n = self.table.read_at(b, pos)
-        self._pos = pos + n
+        n = self.preadinto(b, self._pos)
+        self._pos += n
         return n
 
     def read(self, size: int | None = -1) -> bytes:
@@ -416,18 +401,8 @@ class MappedDevice(io.RawIOBase):
             raise ValueError("I/O operation on closed file.")
         if size is None or size < 0:
             return self.readall()
-        pos = self._pos
-        t = self.table
-        i = bisect_right(t._starts, pos) - 1
-        if i >= 0 and pos + size <= t._ends[i]:
-            flat = t._flat[i]
-            if flat is not None:
-                data = _fast_pread(flat[0]._fd, size, flat[1] + pos - t._starts[i])
-                if data is not None:
-                    self._pos = pos + size
-                    return data
-        data = t.pread_at(size, pos)
-        self._pos = pos + len(data)
+        data = self.pread(size, self._pos)
+        self._pos += len(data)
         return data
 
     def readall(self) -> bytes:

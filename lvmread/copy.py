@@ -158,7 +158,7 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
         raise
     except OSError as exc:
         raise LvmIOError(
-            f"cannot copy byte {pos} on: {exc.strerror or exc}", file=output or "<stdout>"
+            f"cannot write the LV from byte {pos}: {exc.strerror or exc}", file=output or "<stdout>"
         ) from None
     finally:
         if output is not None:

@@ -360,11 +360,11 @@ def _checker():
     The same grammar file as :func:`lvmread.metadata.parse_metadata` (so both accept the
     same texts); listing hundreds of versions then costs a lex and an LALR pass each.
     """
-    from lark import Lark, Transformer
+    from .metadata import MAX_DEPTH, _TooDeep, lark_runtime
 
-    from .metadata import MAX_DEPTH, _TooDeep, grammar_text
+    rt = lark_runtime()
 
-    class _Check(Transformer):
+    class _Check(rt.Transformer):  # type: ignore[misc,name-defined]
         __visit_tokens__ = False
 
         def __default__(self, data, children, meta):
@@ -376,27 +376,18 @@ def _checker():
                 raise _TooDeep()
             return depth
 
-    return Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        transformer=_Check(),
-        propagate_positions=False,
-        maybe_placeholders=False,
-    )
+    return rt.parser(_Check())
 
 
 def check_syntax(text: str, source: Optional[str] = None) -> Optional[str]:
     """None when ``text`` parses with the metadata grammar, else why not (the message
     :func:`~lvmread.metadata.parse_metadata` gives, with its line number)."""
-    from lark.exceptions import LarkError
-
-    from .metadata import _TooDeep, parse_metadata
+    from .metadata import _TooDeep, lark_runtime, parse_metadata
 
     try:
         _checker().parse(text)
         return None
-    except (LarkError, _TooDeep):
+    except (lark_runtime().LarkError, _TooDeep):
         pass
     try:
         parse_metadata(text, source=source)

@@ -8,7 +8,6 @@ logical partitions from 5 in chain order, GPT entries by their index + 1.
 
 from __future__ import annotations
 
-import uuid
 import zlib
 from dataclasses import dataclass
 
@@ -195,6 +194,8 @@ def _read_ebr_chain(source: Source, ext: Partition, ss: int, number: int,
 # --- GPT -------------------------------------------------------------------
 
 def _guid(raw: bytes) -> str:
+    import uuid
+
     return str(uuid.UUID(bytes_le=bytes(raw)))
 
 

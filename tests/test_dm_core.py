@@ -74,6 +74,11 @@ def check_random_reads(md: MappedDevice, expected: bytes, count: int = 300, seed
         md.seek(off)
         assert md.read(n) == want
         assert md.tell() == off + len(want)
+        md.seek(off)
+        buf = bytearray(n)
+        assert md.readinto(buf) == len(want)
+        assert bytes(buf[: len(want)]) == want
+        assert md.tell() == off + len(want)
 
 
 # -- linear -------------------------------------------------------------------
@@ -177,6 +182,50 @@ def test_striped_many_chunks_one_read(dm, images):
     expected = striped_reference([datas[0], datas[1]], [0, 0], 1, 4096)
     assert md.pread(md.size, 0) == expected
     assert md.pread(md.size - 700, 300) == expected[300:-400]
+
+
+def test_striped_fast_reads_equal_the_general_path(dm, images):
+    """Striped over files reads with one preadv per stripe from read plans; every shape of
+    read (start within a row of chunks, length) gives the bytes the target's own path does,
+    also once the plans are forgotten, and stripes that are not files have no fast reader."""
+    from lvmread.dm.targets import striped
+
+    paths, datas = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1])
+    dm.add_device("c", paths[0], start=100 * S, size=400 * S)
+    md = dm.create("st", "0 384 striped 3 4 a 8 b 0 c 16")
+    t = md.table
+    fast = t._fast[0]
+    assert fast is not None
+    expected = striped_reference(
+        [datas[0], datas[1], datas[0][100 * S :]], [8, 0, 16], 4, 384
+    )
+    rng = random.Random(3)
+    shapes = [(0, md.size), (0, 12 * S), (4 * S, 8 * S), (3, 5 * S), (S, 1), (5000, 70000)]
+    shapes += [(rng.randrange(md.size - 1), 0) for _ in range(200)]
+    for i, (off, n) in enumerate(shapes):
+        n = n or rng.randrange(1, md.size - off + 1)
+        buf = bytearray(n)
+        assert fast(buf, off, n) is True
+        assert bytes(buf) == expected[off : off + n], (i, off, n)
+        general = bytearray(n)
+        t.targets[0].preadinto(general, off)
+        assert general == buf
+    plans = fast.__closure__  # the plans are bounded
+    sizes = [len(c.cell_contents) for c in plans if type(c.cell_contents) is dict]
+    assert sizes and all(0 < x <= striped._MAX_PLANS for x in sizes)
+    # memoryviews of another format are read as bytes
+    import array
+
+    arr = array.array("I", bytes(4 * S))
+    assert md.preadinto(memoryview(arr), 2 * S) == 4 * S
+    assert arr.tobytes() == expected[2 * S : 6 * S]
+    # a stripe over a device that is not a file: no fast reader, same bytes
+    dm.add_device("m", Mem(datas[1]))
+    slow = dm.create("slow", "0 64 striped 2 4 a 8 m 0")
+    assert slow.table._fast == [None]
+    check_random_reads(slow, striped_reference([datas[0], datas[1]], [8, 0], 4, 64), count=50)
 
 
 # -- zero and error -----------------------------------------------------------
@@ -344,20 +393,24 @@ def test_regions_of_an_image(dm, tmp_path):
     assert md.read() == data[4096 + 240 * S : 4096 + 256 * S] + data[p2 : p2 + 16 * S]
 
 
+class Mem:
+    """An underlying device that is an object with ``pread`` (not a file)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.size = len(data)
+
+    def pread(self, length, offset):
+        return self.data[offset : offset + length]
+
+
+class MemInto(Mem):
+    def preadinto(self, buf, offset):
+        buf[:] = self.data[offset : offset + len(buf)]
+        return len(buf)
+
+
 def test_object_devices(dm):
-    class Mem:
-        def __init__(self, data):
-            self.data = data
-            self.size = len(data)
-
-        def pread(self, length, offset):
-            return self.data[offset : offset + length]
-
-    class MemInto(Mem):
-        def preadinto(self, buf, offset):
-            buf[:] = self.data[offset : offset + len(buf)]
-            return len(buf)
-
     a = random.Random(1).randbytes(64 * S)
     b = random.Random(2).randbytes(64 * S)
     dm.add_device("a", Mem(a))

@@ -375,3 +375,30 @@ def test_deeply_nested_sections(fixture_images, tmp_path) -> None:
         cp = _bounded(argv, tmp_path)
         err += cp.stderr + cp.stdout
     assert "sections nest more than 64 deep" in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("command", [["ls"], ["table", "vg0/lva"], ["cat", "vg0/lva"]])
+def test_full_output_is_one_line(fixture_images, tmp_path, command) -> None:
+    """stdout on a full disk: one line and status 1 from every command, not a traceback."""
+    img = fixture_images.images("single")[0]
+    with open("/dev/full", "wb") as full:
+        cp = subprocess.run([sys.executable, "-m", "lvmread.cli", *command, str(img)],
+                            stdout=full, stderr=subprocess.PIPE, text=True, check=False,
+                            cwd=ROOT, timeout=TIMEOUT)
+    assert cp.returncode == 1, cp.stderr
+    assert len(cp.stderr.splitlines()) == 1, cp.stderr
+    assert cp.stderr.startswith("lvmread: ") and "No space left on device" in cp.stderr
+
+
+def test_closed_pipe_ends_quietly(fixture_images) -> None:
+    """A reader that stops early (`lvmread cat ... | head -c 100`): status 1, nothing on
+    stderr, also through the command's fast exit."""
+    img = fixture_images.images("single")[0]
+    proc = subprocess.Popen([sys.executable, "-m", "lvmread.cli", "cat", "vg0/lva", str(img)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    head = proc.stdout.read(100)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=TIMEOUT) == 1
+    assert len(head) == 100 and err == b""

@@ -20,7 +20,6 @@ error, not an end of file).  Implementations:
 from __future__ import annotations
 
 import os
-import platform
 import re
 import stat
 import threading
@@ -29,10 +28,11 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from lvmread.dm.errors import DMDeviceError, DMIOError
 
-try:  # the kernel's limit on iovecs per call; preadv refuses more
-    _IOV_MAX = max(1, min(1024, os.sysconf("SC_IOV_MAX")))
+#: the kernel's limit on iovecs per call (preadv refuses more)
+try:
+    IOV_MAX = max(1, min(1024, os.sysconf("SC_IOV_MAX")))
 except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-    _IOV_MAX = 16
+    IOV_MAX = 16
 
 _HAVE_PREADV = hasattr(os, "preadv")
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -44,7 +44,7 @@ OPEN_FLAGS = os.O_RDONLY | _O_CLOEXEC | _O_BINARY
 
 def _ior(type_: int, nr: int, size: int) -> int:
     """Linux ``_IOR``: 2 direction bits at bit 30, or 3 at bit 29 on ppc/mips/sparc/alpha."""
-    if platform.machine().lower().startswith(("ppc", "powerpc", "mips", "sparc", "alpha")):
+    if os.uname().machine.lower().startswith(("ppc", "powerpc", "mips", "sparc", "alpha")):
         return (2 << 29) | (size << 16) | (type_ << 8) | nr
     return (2 << 30) | (size << 16) | (type_ << 8) | nr
 
@@ -53,6 +53,25 @@ def _ior(type_: int, nr: int, size: int) -> int:
 _BLKGETSIZE64 = _ior(0x12, 114, 8)
 
 Buffer = Union[bytearray, memoryview]
+
+#: ``read(buf, offset, n) -> bool``: fill ``buf`` (a bytearray or contiguous memoryview of
+#: ``n`` bytes) from byte ``offset`` of a target with system calls on host files alone;
+#: False (or an exception) when that did not work out, and the caller takes the general
+#: path, which retries and reports errors.
+FastRead = Callable[[Buffer, int, int], bool]
+
+
+def flat_reader(dev: FileDevice, base: int) -> Optional[FastRead]:
+    """A :data:`FastRead` for bytes of ``dev``'s file from byte ``base`` on (one ``preadv``)."""
+    if not _HAVE_PREADV:  # pragma: no cover
+        return None
+    preadv = os.preadv
+
+    def read(buf: Buffer, offset: int, n: int) -> bool:
+        # the descriptor is looked up at each call: a closed device has fd -1 (EBADF)
+        return preadv(dev._fd, (buf,), base + offset) == n
+
+    return read
 
 _DEVNO = re.compile(r"([0-9]+):([0-9]+)\Z")
 
@@ -256,14 +275,14 @@ class FileDevice(Device):
             total = sum(map(len, bufs))
             self._check(offset, total)
             pos = self.start + offset
-            if len(bufs) <= _IOV_MAX and os.preadv(self._fd, bufs, pos) == total:
+            if len(bufs) <= IOV_MAX and os.preadv(self._fd, bufs, pos) == total:
                 return
             # more buffers than one call takes, or a short read: go piece by piece
             mvs = [memoryview(b).cast("B") for b in bufs]
             done = 0
             i = 0
             while i < len(mvs):
-                batch = mvs[i : i + _IOV_MAX]
+                batch = mvs[i : i + IOV_MAX]
                 want = sum(map(len, batch))
                 got = os.preadv(self._fd, batch, pos)
                 if got <= 0 and want:

@@ -69,6 +69,8 @@ class Table(Device):
         #: per target: (file device, byte offset) when it is one range of one file
         self._flat = [t.flat() for t in self.targets]
         self.is_flat = all(f is not None for f in self._flat)
+        #: per target: its FastRead (system calls only), or None
+        self._fast = [t.fast_reader() for t in self.targets]
         below = [r.device.depth for t in self.targets for r in t.devices()]
         self.depth = 1 + max(below, default=0)
 
@@ -277,21 +279,6 @@ def build_table(
         raise
 
 
-if hasattr(os, "preadv"):
-
-    def _fast_preadv(fd: int, buf: Buffer, n: int, offset: int) -> bool:
-        """Fill ``buf`` (``n`` bytes) with one preadv; False if that did not work out."""
-        try:
-            return os.preadv(fd, (buf,), offset) == n
-        except (OSError, BufferError, TypeError):
-            return False
-
-else:  # pragma: no cover
-
-    def _fast_preadv(fd: int, buf: Buffer, n: int, offset: int) -> bool:
-        return False
-
-
 def _fast_pread(fd: int, length: int, offset: int) -> bytes | None:
     """``length`` bytes with one pread, or None if that did not work out completely."""
     try:
@@ -317,6 +304,13 @@ class MappedDevice(io.RawIOBase):
         self.minor = minor
         self.table = table
         self._pos = 0
+        # readinto's shortcut: the FastRead of a table of one target (None once closed)
+        self._fast1 = table._fast[0] if len(table.targets) == 1 else None
+        self._size1 = table.size
+
+    def close(self) -> None:
+        self._fast1 = None
+        super().close()
 
     # identity -------------------------------------------------------------
 
@@ -386,14 +380,26 @@ class MappedDevice(io.RawIOBase):
         if self.closed:
             raise ValueError("I/O operation on closed file.")
 
-    # The fast paths below serve a read that falls inside one target that is a
-    # plain range of one file (linear, also stacked linear) with one os.preadv /
-    # os.pread, without going through the target objects; anything else, and
-    # any short read, takes the general path through Table.
+    # The fast paths below serve a read that falls inside one target with the
+    # target's FastRead (one os.preadv for a plain range of one file, such as
+    # linear or stacked linear; one per stripe for striped), or one os.pread,
+    # without going through the target and device objects; anything else, and
+    # anything short or unusual, takes the general path through Table.
 
     def readinto(self, b: Buffer) -> int:
-        n = self.preadinto(b, self._pos)
-        self._pos += n
+        pos = self._pos
+        fast = self._fast1
+        if fast is not None and type(b) is bytearray and pos >= 0:
+            n = len(b)
+            if pos + n <= self._size1:
+                try:
+                    if fast(b, pos, n):
+                        self._pos = pos + n
+                        return n
+                except (OSError, BufferError, TypeError, ValueError):
+                    pass
+        n = self.preadinto(b, pos)
+        self._pos = pos + n
         return n
 
     def read(self, size: int | None = -1) -> bytes:
@@ -446,11 +452,13 @@ class MappedDevice(io.RawIOBase):
             n = len(buf) if tb is bytearray else buf.nbytes
             i = bisect_right(t._starts, offset) - 1
             if i >= 0 and offset + n <= t._ends[i]:
-                flat = t._flat[i]
-                if flat is not None and _fast_preadv(
-                    flat[0]._fd, buf, n, flat[1] + offset - t._starts[i]
-                ):
-                    return n
+                fast = t._fast[i]
+                if fast is not None:
+                    try:
+                        if fast(buf, offset - t._starts[i], n):
+                            return n
+                    except (OSError, BufferError, TypeError, ValueError):
+                        pass
         return self.table.read_at(buf, offset)
 
     def pread(self, length: int, offset: int) -> bytes:

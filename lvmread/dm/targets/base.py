@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
-from lvmread.dm.devices import Buffer, Device, FileDevice, read_bytes
+from lvmread.dm.devices import Buffer, Device, FastRead, FileDevice, flat_reader, read_bytes
 from lvmread.dm.errors import DMError, DMTableError
 from lvmread.dm.table import SECTOR_SHIFT, join_args, parse_uint
 
@@ -164,6 +164,16 @@ class Target(ABC):
         """``(file device, byte offset)`` if the whole target is one contiguous range
         of one file (reads then bypass the target), else None."""
         return None
+
+    def fast_reader(self) -> Optional[FastRead]:
+        """A :data:`~lvmread.dm.devices.FastRead` that reads this target's bytes with
+        system calls alone (no Python per chunk or page), or None when there is none.
+
+        By default, that of a :meth:`flat` target; targets spread over several
+        files (striped) override it.
+        """
+        flat = self.flat()
+        return None if flat is None else flat_reader(*flat)
 
     def device_areas(self) -> List[DeviceArea]:
         """The device ranges this target maps (for size checks and dependencies)."""

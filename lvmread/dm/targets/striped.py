@@ -16,11 +16,18 @@ the LVM layer.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+import os
+from typing import Dict, List, Optional, Tuple
 
-from lvmread.dm.devices import Buffer
+from lvmread.dm.devices import IOV_MAX, Buffer, FastRead, FileDevice
 from lvmread.dm.table import SECTOR_SHIFT
 from lvmread.dm.targets.base import DeviceArea, DeviceRef, Target, TargetContext, register_target
+
+#: how a read of one shape lands on the stripes: (stripe, slices of the buffer, byte offset
+#: on the stripe from the read's row of chunks, byte count), one per stripe it touches
+_Plan = Tuple[Tuple[int, Tuple[slice, ...], int, int], ...]
+#: shapes of reads planned per target before the plans are forgotten
+_MAX_PLANS = 64
 
 
 @register_target
@@ -112,6 +119,74 @@ class StripedTarget(Target):
             else:
                 pieces = [mv[p : p + cs] for p in range(o, length, stride)]
             self._devs[stripe].preadv(pieces, dev_off)
+
+    def fast_reader(self) -> Optional[FastRead]:
+        """When every stripe is a plain range of a host file: a read is one ``preadv``
+        per stripe straight into the caller's buffer, as :meth:`preadinto` does, without
+        going through the device objects.
+
+        The pieces of the caller's buffer each stripe fills depend only on where the
+        read starts within a row of chunks (one chunk per stripe) and on its length, so
+        they are planned once per such shape (a sequential reader has one) as slice
+        objects, and a read only applies them to the buffer.
+        """
+        if not hasattr(os, "preadv"):  # pragma: no cover
+            return None
+        files: List[FileDevice] = []
+        bases: List[int] = []
+        for dev, base in zip(self._devs, self._bases):
+            flat = dev.flat_range(base, self.stripe_width << SECTOR_SHIFT)
+            if flat is None:
+                return None
+            files.append(flat[0])
+            bases.append(flat[1])
+        cs = self._chunk_bytes
+        stride = self.stripes * cs
+        plan_for = self._plan
+        plans: Dict[Tuple[int, int], _Plan] = {}
+        preadv = os.preadv
+
+        def read(buf: Buffer, offset: int, length: int) -> bool:
+            row, phase = divmod(offset, stride)
+            plan = plans.get((phase, length))
+            if plan is None:
+                if len(plans) >= _MAX_PLANS:
+                    plans.clear()
+                plan = plans[phase, length] = plan_for(phase, length)
+                if plan is None:
+                    return False
+            mv = memoryview(buf)
+            if mv.format != "B":
+                mv = mv.cast("B")
+            at = row * cs
+            for s, slices, rel, total in plan:
+                pieces = list(map(mv.__getitem__, slices))
+                if preadv(files[s]._fd, pieces, bases[s] + at + rel) != total:
+                    return False
+            return True
+
+        return read
+
+    def _plan(self, phase: int, length: int) -> Optional[_Plan]:
+        """For a read of ``length`` bytes from byte ``phase`` of a row of chunks: per stripe
+        that the read touches, (stripe, the slices of the buffer it fills, where its share
+        starts on the stripe relative to the row's first chunk there, bytes in all); None
+        if some stripe would need more pieces than one ``preadv`` takes."""
+        cs = self._chunk_bytes
+        n = self.stripes
+        stride = n * cs
+        c0 = phase // cs
+        plan = []
+        for c in range(c0, min((phase + length - 1) // cs, c0 + n - 1) + 1):
+            o = c * cs - phase  # where chunk c starts in the buffer (< 0: entered midway)
+            slices = [slice(max(o, 0), o + cs)]
+            slices += [slice(p, min(p + cs, length)) for p in range(o + stride, length, stride)]
+            slices[0] = slice(slices[0].start, min(slices[0].stop, length))
+            if len(slices) > IOV_MAX:
+                return None
+            total = sum(x.stop - x.start for x in slices)
+            plan.append((c % n, tuple(slices), (c // n) * cs - min(o, 0), total))
+        return tuple(plan)
 
     def args(self) -> List[str]:
         out = [str(self.stripes), str(self.chunk_size)]

@@ -25,7 +25,8 @@ from lvmread.dm.targets.base import DeviceArea, DeviceRef, Target, TargetContext
 
 #: how a read of one shape lands on the stripes: (stripe, slices of the buffer, byte offset
 #: on the stripe from the read's row of chunks, byte count), one per stripe it touches
-_Plan = Tuple[Tuple[int, Tuple[slice, ...], int, int], ...]
+#: (the fast reader has the stripe's file and byte offset in the file instead)
+_Plan = Tuple[Tuple[object, Tuple[slice, ...], int, int], ...]
 #: shapes of reads planned per target before the plans are forgotten
 _MAX_PLANS = 64
 
@@ -141,13 +142,23 @@ class StripedTarget(Target):
             files.append(flat[0])
             bases.append(flat[1])
         cs = self._chunk_bytes
-        stride = self.stripes * cs
-        plan_for = self._plan
+        n = self.stripes
+        stride = n * cs
         plans: Dict[Tuple[int, int], _Plan] = {}
         preadv = os.preadv
 
+        def plan_for(phase: int, length: int) -> Optional[_Plan]:
+            plan = self._plan(phase, length)
+            if plan is None:
+                return None
+            # with the stripe's file and where its range starts in the file
+            return tuple((files[s], sl, bases[s] + rel, total) for s, sl, rel, total in plan)
+
         def read(buf: Buffer, offset: int, length: int) -> bool:
             row, phase = divmod(offset, stride)
+            if phase % cs + length <= cs:  # inside one chunk
+                s = phase // cs
+                return preadv(files[s]._fd, (buf,), bases[s] + row * cs + phase % cs) == length
             plan = plans.get((phase, length))
             if plan is None:
                 if len(plans) >= _MAX_PLANS:
@@ -158,10 +169,10 @@ class StripedTarget(Target):
             mv = memoryview(buf)
             if mv.format != "B":
                 mv = mv.cast("B")
+            piece = mv.__getitem__
             at = row * cs
-            for s, slices, rel, total in plan:
-                pieces = list(map(mv.__getitem__, slices))
-                if preadv(files[s]._fd, pieces, bases[s] + at + rel) != total:
+            for f, slices, start, total in plan:
+                if preadv(f._fd, list(map(piece, slices)), start + at) != total:
                     return False
             return True
 

@@ -20,6 +20,13 @@ MAX_DEPTH = 16
 """How deep LVs may stack on sub-LVs (the device mapper's own bound, lvmread.dm.MAX_STACK_DEPTH)."""
 
 
+def readable_sectors(pv: PhysicalVolume) -> int:
+    """How many sectors of ``pv``'s device its input really holds (less than the device's
+    size when a partition reaches past the end of a truncated image)."""
+    src = pv.device.source  # type: ignore[union-attr]
+    return max(0, min(src.size, src.file.size - src.start)) >> 9
+
+
 def dm_name(vg: str, lv: str, layer: Optional[str] = None) -> str:
     """lvm2's device-mapper name: ``vg-lv[-layer]`` with every ``-`` in a part doubled."""
     parts = [vg.replace("-", "--"), lv.replace("-", "--")]
@@ -68,6 +75,9 @@ class Context:
     vg: VolumeGroup
     token: DeviceToken
     partial: bool
+    reading: bool = False
+    """Tables to read through (not to print): an area past the end of its input is refused
+    or, with ``partial``, given a filler, since the device mapper would refuse it."""
     devices: dict[str, DeviceTable] = field(default_factory=dict)
     depth: int = 0
 
@@ -76,25 +86,59 @@ class Context:
         return self.vg.extent_size
 
     def pv_area(self, seg: Segment, area_index: int) -> tuple[str, int]:
-        """(device token, offset in sectors) of a segment area, mapping a missing PV
-        to an ``error`` filler device as lvm2's partial activation does."""
+        """(device token, offset in sectors) of a segment area.
+
+        As lvm2's partial activation does, a missing PV becomes an ``error`` filler
+        device (``vg-lv-missing_N_M``); so, when reading, does an area that reaches past
+        the end of its input (a truncated image): the filler maps what is there and
+        gives I/O errors for the rest.
+        """
         area = seg.areas[area_index]
         if area.pv is not None:
-            if not area.pv.missing:
-                return self.token(area.pv), area.pv.pe_start + area.start * self.extent
-            if not self.partial:
-                raise MissingPVError(
-                    f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} uses missing PV "
-                    f"{area.pv.uuid}; read it with --partial (missing ranges give I/O errors)"
-                )
-            seg_no = seg.lv.segments.index(seg)
-            name = dm_name(seg.lv.vg.name, seg.lv.name, f"missing_{seg_no}_{area_index}")
+            pv = area.pv
             sectors = seg.area_len * self.extent
-            self.devices.setdefault(name, DeviceTable(name, [f"0 {sectors} error"]))
-            return name, 0
+            if pv.missing:
+                if not self.partial:
+                    raise MissingPVError(
+                        f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} uses missing "
+                        f"PV {pv.uuid}; read it with --partial (missing ranges give I/O errors)"
+                    )
+                return self._filler(seg, area_index, sectors), 0
+            offset = pv.pe_start + area.start * self.extent
+            present = readable_sectors(pv) - offset
+            if present >= sectors or not (self.partial or self.reading):
+                return self.token(pv), offset  # (a table names what lvm2 would load)
+            if not self.partial:
+                src = pv.device.source  # type: ignore[union-attr]
+                raise MissingPVError(
+                    f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} reaches past the "
+                    f"end of {src.name} ({readable_sectors(pv) << 9} bytes there; a truncated "
+                    "image?); read it with --partial (the missing ranges give I/O errors)"
+                )
+            return self._filler(seg, area_index, sectors, self.token(pv), offset, present), 0
         if area.lv is not None:
             return self.sub_lv(area.lv), area.start * self.extent
         raise ActivationError(f"segment {seg.index} of {seg.lv.name}: area {area.name} unresolved")
+
+    def _filler(
+        self,
+        seg: Segment,
+        area_index: int,
+        sectors: int,
+        token: str = "",
+        offset: int = 0,
+        present: int = 0,
+    ) -> str:
+        """Plan the ``-missing_N_M`` device of an area: ``error`` but for its first
+        ``present`` sectors, which map to ``token`` from ``offset``."""
+        seg_no = seg.lv.segments.index(seg)
+        name = dm_name(seg.lv.vg.name, seg.lv.name, f"missing_{seg_no}_{area_index}")
+        if present > 0:
+            lines = [f"0 {present} linear {token} {offset}", f"{present} {sectors - present} error"]
+        else:
+            lines = [f"0 {sectors} error"]
+        self.devices.setdefault(name, DeviceTable(name, lines))
+        return name
 
     def sub_lv(self, lv: LogicalVolume) -> str:
         """Plan the device of a sub-LV (once) and return its name."""
@@ -182,10 +226,17 @@ def _lv_lines(lv: LogicalVolume, ctx: Context) -> list[str]:
 
 
 def plan(
-    lv: LogicalVolume, token: DeviceToken = image_token, partial: bool = False
+    lv: LogicalVolume,
+    token: DeviceToken = image_token,
+    partial: bool = False,
+    reading: bool = False,
 ) -> list[DeviceTable]:
-    """Every mapped device ``lv`` needs, in creation order, the LV's own device last."""
-    ctx = Context(vg=lv.vg, token=token, partial=partial)
+    """Every mapped device ``lv`` needs, in creation order, the LV's own device last.
+
+    With ``reading``, the tables are to be read through: areas past the end of a
+    truncated input are refused (or, with ``partial``, mapped as missing).
+    """
+    ctx = Context(vg=lv.vg, token=token, partial=partial, reading=reading)
     ctx.sub_lv(lv)
     return list(ctx.devices.values())
 
@@ -217,8 +268,8 @@ class Activator:
             src = pv.device.source
             if src.name not in self._registered:
                 # a partition of a truncated image reaches past its end: register what is
-                # there (tables that map past it are refused, reads of what is there work)
-                size = min(src.size, max(0, src.file.size - src.start))
+                # there (the plan maps what lies past it as missing)
+                size = readable_sectors(pv) << 9
                 self.dm.add_device(src.name, src.path, start=src.start, size=size)
                 self._registered.add(src.name)
 
@@ -232,7 +283,7 @@ class Activator:
                 f"LV {lv.vg.name}/{lv.name} has extents on missing PV(s) {missing}; "
                 "use --partial to read it with those ranges as I/O errors"
             )
-        steps = plan(lv, image_token, partial)
+        steps = plan(lv, image_token, partial, reading=True)
         dm = self.dm
         try:
             self._register_pvs(lv.vg)

@@ -90,13 +90,59 @@ def check_output(output: Optional[str], inputs: Iterable) -> None:
             )
 
 
+#: runs of unreadable bytes reported one by one; the rest are counted in a last warning
+MAX_RUN_WARNINGS = 10
+
+
+class _Unread:
+    """The runs of bytes that could not be read, reported as warnings: the first
+    :data:`MAX_RUN_WARNINGS` one by one, then a count (a striped LV with a missing PV has
+    a run in every other chunk)."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []  # [first, end): not reported yet
+        self.count = 0
+        self.total = 0
+
+    def add(self, first: int, end: int) -> None:
+        if self.runs and self.runs[-1][1] == first:
+            self.runs[-1][1] = end
+        else:
+            self.runs.append([first, end])
+
+    def done_before(self, pos: int) -> Iterator[str]:
+        """Warnings for the runs that end before ``pos`` (they can grow no more)."""
+        while self.runs and (len(self.runs) > 1 or self.runs[0][1] < pos):
+            yield from self._report(*self.runs.pop(0))
+
+    def finish(self) -> Iterator[str]:
+        for run in self.runs:
+            yield from self._report(*run)
+        self.runs = []
+        if self.count > MAX_RUN_WARNINGS:
+            yield (
+                f"in all, {self.total} bytes in {self.count} ranges could not be read; "
+                "wrote zeros"
+            )
+
+    def _report(self, first: int, end: int) -> Iterator[str]:
+        self.count += 1
+        self.total += end - first
+        if self.count <= MAX_RUN_WARNINGS:
+            yield (
+                f"bytes {first}-{end - 1} could not be read (a missing PV, or past the end "
+                "of a truncated image); wrote zeros"
+            )
+
+
 def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     """Copy the file object ``src`` (an opened LV) to ``output`` (a path) or stdout.
 
     In a regular output file, all-zero chunks are left as holes; to stdout (a pipe, a
     terminal, /dev/null) ranges that map straight onto an image go by ``sendfile``. With
-    ``partial``, a chunk that cannot be read (a missing PV) is written as zeros and reported
-    in a yielded warning; without it the read error propagates.
+    ``partial``, the ranges that map to errors (missing PVs, the missing end of a truncated
+    image) are written as zeros and reported in yielded warnings, one per run of them, and
+    the rest is read around them; without it the read error propagates.
     """
     from .dm import DMIOError
 
@@ -114,30 +160,39 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     progress = _Progress(size)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    bad_start = None
+    unread = _Unread()
+    holes_of = getattr(src, "error_ranges", None) if partial else None
     pos = 0
     try:
         while pos < size:
             n = min(CHUNK, size - pos)
-            if not seekable and bad_start is None and _sendfile(src, fd, pos, n):
+            yield from unread.done_before(pos)
+            holes = holes_of(pos, n) if holes_of is not None else []
+            if not holes and not seekable and _sendfile(src, fd, pos, n):
                 pos += n
                 progress.update(pos)
                 continue
             chunk = view[:n]
             try:
-                src.seek(pos)
-                got = src.readinto(chunk)
-                if got != n:
-                    raise OSError(f"short read at offset {pos + (got or 0)}")
-                if bad_start is not None:
-                    yield f"bytes {bad_start}-{pos - 1} could not be read (missing PV); wrote zeros"
-                    bad_start = None
+                if holes:  # ranges mapped to errors (missing PVs): read around them
+                    chunk[:] = _ZERO[:n]
+                    at = pos
+                    for h, hn in [*holes, (pos + n, 0)]:
+                        if h > at:
+                            src.preadinto(chunk[at - pos : h - pos], at)
+                        if hn:
+                            unread.add(h, h + hn)
+                        at = h + hn
+                else:
+                    src.seek(pos)
+                    got = src.readinto(chunk)
+                    if got != n:
+                        raise OSError(f"short read at offset {pos + (got or 0)}")
             except DMIOError:
                 if not partial:
                     raise
-                chunk[:] = _ZERO[:n]
-                if bad_start is None:
-                    bad_start = pos
+                chunk[:] = _ZERO[:n]  # an error no mapping foretold: the whole chunk
+                unread.add(pos, pos + n)
             if seekable and chunk == _ZERO[:n]:
                 os.lseek(fd, n, os.SEEK_CUR)
             else:
@@ -147,8 +202,7 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
                     mv = mv[w:]
             pos += n
             progress.update(pos)
-        if bad_start is not None:
-            yield f"bytes {bad_start}-{size - 1} could not be read (missing PV); wrote zeros"
+        yield from unread.finish()
         if seekable:
             os.ftruncate(fd, size)
         progress.finish()

@@ -491,3 +491,43 @@ def test_reopen_gives_independent_file_objects(dm, images):
     other.close()
     assert md.read(5) == datas[0][10:15]
     assert other.closed and not md.closed
+
+
+def _failing_sectors(md) -> list:
+    """(offset, length) runs of the sectors whose reads fail, found by reading each one."""
+    bad = []
+    for s in range(md.sectors):
+        try:
+            md.pread(S, s * S)
+        except DMIOError:
+            if bad and bad[-1][0] + bad[-1][1] == s * S:
+                bad[-1] = (bad[-1][0], bad[-1][1] + S)
+            else:
+                bad.append((s * S, S))
+    return bad
+
+
+def test_error_ranges_are_the_sectors_that_fail(dm, images):
+    """error_ranges foretells exactly which reads fail, through linear, striped, regions
+    and stacking, for the whole device and for any part of it."""
+    paths, _ = images
+    dm.add_device("a", paths[0])
+    dm.add_device("b", paths[1], start=8 * S, size=200 * S)
+    dm.create("hole", "0 24 linear b 0\n24 8 error\n32 40 zero")  # fails at 24..31
+    dm.create("gone", "0 64 error")
+    md = dm.create(
+        "top",
+        "0 16 linear a 0\n16 48 striped 3 4 hole 0 a 100 gone 8\n64 8 error\n"
+        "72 40 linear hole 2\n112 16 striped 2 8 a 0 hole 16",
+    )
+    want = _failing_sectors(md)
+    assert want and md.error_ranges() == want
+    rng = random.Random(5)
+    for _ in range(300):
+        off = rng.randrange(md.size)
+        n = rng.randrange(1, md.size - off + 1)
+        clipped = [(max(o, off), min(o + k, off + n) - max(o, off)) for o, k in want
+                   if o < off + n and o + k > off]
+        assert md.error_ranges(off, n) == clipped, (off, n)
+    ok = dm.create("ok", "0 100 linear a 3")
+    assert ok.error_ranges() == []

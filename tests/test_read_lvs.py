@@ -196,3 +196,67 @@ def test_ls_shows_missing_pv_and_partial_lv(fixture_images):
     assert names == {str(pv0), "[unknown]"}
     attrs = {lv["lv_name"]: lv["lv_attr"] for lv in report["lv"]}
     assert attrs["span"][8] == "p" and attrs["striped"][8] == "p"
+
+
+def _cat(args, **kw):
+    return subprocess.run([sys.executable, "-m", "lvmread.cli", "cat", *map(str, args)],
+                          capture_output=True, check=False, **kw)
+
+
+@pytest.mark.parametrize("cut", [4 << 20, 9216 * 512 + 300 * 1024 + 512])
+def test_truncated_image_reads_with_partial(fixture_images, tmp_path, cut):
+    """An image cut short (a partial dd): the LV is refused without --partial, with it the
+    extents still there read back and the missing end reads as I/O errors (zeros from cat)."""
+    full_img = fixture_images.images("single")[0]
+    with lvmread.open([full_img]) as disks:
+        full_lv = disks.lv("vg0/lva")
+        full = full_lv.open().read()
+        lvm2_table = full_lv.table()
+    img = tmp_path / "cut.img"
+    img.write_bytes(open(full_img, "rb").read()[:cut])
+    with lvmread.open([img]) as disks:
+        assert any("truncated image" in w for w in disks.warnings)
+        lv = disks.lv("vg0/lva")
+        with pytest.raises(lvmread.LvmReadError, match=r"past the end of \S*cut.img.*--partial"):
+            lv.open()
+        # the table is the one lvm2 would load; with --partial, the end is a filler
+        assert lv.table().replace(str(img), "X") == lvm2_table.replace(str(full_img), "X")
+        assert "linear vg0-lva-missing_2_0 0" in lv.table(partial=True)
+        # the third area starts at sector 9216 of the image: what is there of it reads back
+        there = 2 * 2048 * 512 + max(0, cut - 9216 * 512)
+        with lv.open(partial=True) as f:
+            assert f.error_ranges() == [(there, len(full) - there)]
+            assert f.read(there) == full[:there]
+            with pytest.raises(OSError):
+                f.read(512)
+    out = _cat(["vg0/lva", img])
+    assert out.returncode != 0 and b"--partial" in out.stderr
+    out = _cat(["vg0/lva", img, "--partial"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == full[:there] + bytes(len(full) - there)
+    assert f"bytes {there}-{len(full) - 1} could not be read".encode() in out.stderr
+
+
+def test_striped_lv_on_a_missing_pv_reads_the_other_stripe(fixture_images, tmp_path):
+    """With --partial, the chunks on the PV that is there are read; those on the missing
+    one are zeros; the warnings name the first runs, then count them all."""
+    pv0, pv1 = fixture_images.images("twopv")
+    with lvmread.open([pv0, pv1]) as disks:
+        full = disks.lv("vgtwo/striped").open().read()
+    with lvmread.open([pv0]) as disks:
+        with disks.lv("vgtwo/striped").open(partial=True) as f:
+            holes = f.error_ranges()
+    cs = 64 << 10
+    assert len(holes) == len(full) // cs // 2 and all(n == cs for _, n in holes)
+    expected = bytearray(full)
+    for o, n in holes:
+        expected[o : o + n] = bytes(n)
+    out = _cat(["vgtwo/striped", pv0, "--partial", "-q"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == expected and out.stdout != full
+    lines = out.stderr.decode().splitlines()
+    assert len(lines) == 11 and lines[0].endswith(
+        f"bytes {holes[0][0]}-{holes[0][0] + cs - 1} could not be read (a missing PV, or past "
+        "the end of a truncated image); wrote zeros"
+    )
+    assert f"in all, {len(holes) * cs} bytes in {len(holes)} ranges" in lines[-1]

@@ -81,6 +81,20 @@ _scratch = threading.local()
 _SCRATCH_MAX = 8 << 20
 
 
+def merge_ranges(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """Sorted ``(offset, length)`` pairs with touching or overlapping ones joined."""
+    out: List[Tuple[int, int]] = []
+    for o, n in sorted(ranges):
+        if n <= 0:
+            continue
+        if out and o <= out[-1][0] + out[-1][1]:
+            last_o, last_n = out[-1]
+            out[-1] = (last_o, max(last_n, o + n - last_o))
+        else:
+            out.append((o, n))
+    return out
+
+
 def read_bytes(fill: Callable[[memoryview], None], length: int) -> bytes:
     """``length`` bytes as filled in by ``fill(buffer)``, as a new bytes object.
 
@@ -147,6 +161,12 @@ class Device(ABC):
         range of one file, else None.  Lets mapped devices read linear mappings
         (stacked ones too) with a single system call."""
         return None
+
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        """The parts of these bytes whose reads fail by mapping (the ``error`` target, a
+        missing device), as sorted, disjoint ``(offset, length)`` pairs.  Files, block
+        devices and objects have none; a real I/O error is not foreseen here."""
+        return []
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the device holds (a file descriptor); idempotent."""
@@ -367,6 +387,10 @@ class RegionDevice(Device):
 
     def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
         return self.parent.flat_range(self.start + offset, length)
+
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        start = self.start
+        return [(o - start, n) for o, n in self.parent.error_ranges(start + offset, length)]
 
 
 class ObjectDevice(Device):

@@ -26,6 +26,7 @@ from lvmread.dm.devices import (
     FileDevice,
     ObjectDevice,
     RegionDevice,
+    merge_ranges,
     open_host_device,
     parse_devno,
 )
@@ -167,6 +168,22 @@ class Table(Device):
         if flat is None:
             return None
         return flat[0], flat[1] + offset - self._starts[i]
+
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        """The parts of these bytes whose reads fail by mapping (error targets, also in
+        devices stacked below), as sorted, disjoint ``(offset, length)`` pairs."""
+        end = min(offset + length, self._size)
+        offset = max(offset, 0)
+        if offset >= end:
+            return []
+        out: List[Tuple[int, int]] = []
+        i = bisect_right(self._starts, offset) - 1
+        while i < len(self.targets) and self._starts[i] < end:
+            t0 = self._starts[i]
+            a, b = max(offset, t0), min(end, self._ends[i])
+            out += [(t0 + o, n) for o, n in self.targets[i].error_ranges(a - t0, b - a)]
+            i += 1
+        return merge_ranges(out)
 
     def read_at(self, buf: Buffer, offset: int) -> int:
         """File-like positional read: fill ``buf`` from ``offset``, short at the end.
@@ -460,6 +477,16 @@ class MappedDevice(io.RawIOBase):
                     except (OSError, BufferError, TypeError, ValueError):
                         pass
         return self.table.read_at(buf, offset)
+
+    def error_ranges(self, offset: int = 0, length: int | None = None) -> List[Tuple[int, int]]:
+        """The byte ranges within ``length`` bytes at ``offset`` (default: the whole
+        device) whose reads fail because they map to ``error`` (for an LVM LV read with
+        ``partial``: extents on missing PVs, or past the end of a truncated image), as
+        sorted, disjoint ``(offset, length)`` pairs.  Lets a reader skip them instead of
+        catching :class:`DMIOError` (a failing disk's real I/O errors are not foreseen)."""
+        if length is None:
+            length = self.table.size - offset
+        return self.table.error_ranges(offset, length)
 
     def pread(self, length: int, offset: int) -> bytes:
         """Up to ``length`` bytes at byte ``offset`` (short at the end)."""

@@ -165,6 +165,12 @@ class Target(ABC):
         of one file (reads then bypass the target), else None."""
         return None
 
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        """The parts of ``length`` bytes at ``offset`` (from the target's start) whose
+        reads fail by mapping, as sorted, disjoint ``(offset, length)`` pairs; see
+        :meth:`lvmread.dm.devices.Device.error_ranges`.  None known by default."""
+        return []
+
     def fast_reader(self) -> Optional[FastRead]:
         """A :data:`~lvmread.dm.devices.FastRead` that reads this target's bytes with
         system calls alone (no Python per chunk or page), or None when there is none.

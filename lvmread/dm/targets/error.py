@@ -8,7 +8,7 @@ kernel's error target has no status function.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 from lvmread.dm.devices import Buffer
 from lvmread.dm.errors import DMIOError
@@ -42,6 +42,9 @@ class ErrorTarget(Target):
             device=self.md_name,
             sector=(self.begin + (offset >> SECTOR_SHIFT)),
         )
+
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        return [(offset, length)] if length > 0 else []
 
     def args(self) -> List[str]:
         return []  # the kernel's error target has no status: it prints no arguments

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Tuple
 
-from lvmread.dm.devices import IOV_MAX, Buffer, FastRead, FileDevice
+from lvmread.dm.devices import IOV_MAX, Buffer, FastRead, FileDevice, merge_ranges
 from lvmread.dm.table import SECTOR_SHIFT
 from lvmread.dm.targets.base import DeviceArea, DeviceRef, Target, TargetContext, register_target
 
@@ -120,6 +120,30 @@ class StripedTarget(Target):
             else:
                 pieces = [mv[p : p + cs] for p in range(o, length, stride)]
             self._devs[stripe].preadv(pieces, dev_off)
+
+    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+        """Each stripe's share of the range is one range of its device: ask the device,
+        and map what fails back, chunk by chunk, to the target's bytes."""
+        if length <= 0:
+            return []
+        cs = self._chunk_bytes
+        n = self.stripes
+        end = offset + length
+        c0, c1 = offset // cs, (end - 1) // cs
+        out: List[Tuple[int, int]] = []
+        for c in range(c0, min(c1, c0 + n - 1) + 1):  # the first chunk of each stripe
+            s = c % n
+            last = c1 - (c1 - s) % n  # the last chunk of stripe s in the range
+            a = (c // n) * cs + (offset - c * cs if c == c0 else 0)
+            b = (last // n) * cs + (end - last * cs if last == c1 else cs)
+            for eo, el in self._devs[s].error_ranges(self._bases[s] + a, b - a):
+                x, x_end = eo - self._bases[s], eo - self._bases[s] + el
+                while x < x_end:  # one piece per chunk of the stripe
+                    q, within = divmod(x, cs)
+                    piece = min(cs - within, x_end - x)
+                    out.append(((q * n + s) * cs + within, piece))
+                    x += piece
+        return merge_ranges(out)
 
     def fast_reader(self) -> Optional[FastRead]:
         """When every stripe is a plain range of a host file: a read is one ``preadv``

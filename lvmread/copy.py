@@ -67,26 +67,36 @@ def _sendfile(src, out_fd: int, pos: int, n: int) -> bool:
     return True
 
 
-def check_output(output: Optional[str], inputs: Iterable) -> None:
-    """Refuse to write to one of the inputs (:class:`~lvmread.source.InputFile` objects or
-    paths): ``output`` (opened with O_TRUNC) or, without it, what stdout is (``>> x.img``)."""
+def check_output(output: Optional[str], inputs: Iterable, sysfs: str = "/sys") -> None:
+    """Refuse to write where an input keeps its bytes (inputs are
+    :class:`~lvmread.source.InputFile` objects or paths): ``output`` (opened with O_TRUNC)
+    or, without it, what stdout is (``>> x.img``). Besides the same file or device, that
+    is any partition of the same disk, a loop device on an input image (or the image of
+    an input loop device), a device stacked on an input or under it, and a file on a file
+    system of an input disk (see :func:`lvmread.blockdev.storage`)."""
+    from .blockdev import storage
+
     try:
         st = os.stat(output) if output is not None else os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return  # no such file yet (or no real stdout): it cannot be an input
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return  # a pipe, a terminal, /dev/null: no input lives there
+    out_ids = storage(st, sysfs, as_output=True)
     for f in inputs:
         path = getattr(f, "path", f)
         try:
             ist = os.fstat(f.fd) if getattr(f, "fd", -1) >= 0 else os.stat(path)
         except OSError:
             continue
-        same = (st.st_dev, st.st_ino) == (ist.st_dev, ist.st_ino) or (
-            stat.S_ISBLK(st.st_mode) and stat.S_ISBLK(ist.st_mode) and st.st_rdev == ist.st_rdev
-        )
-        if same:
+        if out_ids & storage(ist, sysfs):
             what = "the output" if output is not None else "stdout"
+            same = ("file", ist.st_dev, ist.st_ino) in out_ids or (
+                stat.S_ISBLK(st.st_mode) and stat.S_ISBLK(ist.st_mode) and st.st_rdev == ist.st_rdev
+            )
+            how = "is" if same else "is on the same storage as"
             raise UsageError(
-                f"{what} is the input {path}; lvmread never writes to its inputs", file=output
+                f"{what} {how} the input {path}; lvmread never writes to its inputs", file=output
             )
 
 

@@ -75,3 +75,72 @@ def test_table_devno_with_real_loop_devices(fixture_images):
     finally:
         for loop in loops:
             subprocess.run(["losetup", "-d", loop], check=False)
+
+
+def _fake_block(sysfs, path: str, devno_: str, **files):
+    d = sysfs / "block" / path
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "dev").write_text(devno_ + "\n")
+    for name, text in files.items():
+        (d / name).write_text(text + "\n")
+    link = sysfs / "dev" / "block" / devno_
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(d)
+    return d
+
+
+def test_storage_of_partitions_loops_and_stacked_devices(tmp_path):
+    """Where a device keeps its bytes: its disk and that disk's partitions, the file behind
+    a loop device, the devices under a dm device; a file, the file itself."""
+    from lvmread.blockdev import block_storage, storage
+
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * 4096)
+    sysfs = tmp_path / "sys"
+    _fake_block(sysfs, "sda", "8:0")
+    _fake_block(sysfs, "sda/sda1", "8:1", partition="1")
+    _fake_block(sysfs, "sda/sda2", "8:2", partition="2")
+    _fake_block(sysfs, "sdb", "8:16")
+    dm0 = _fake_block(sysfs, "dm-0", "253:0")
+    (dm0 / "slaves").mkdir()
+    (dm0 / "slaves" / "sda2").symlink_to(sysfs / "block" / "sda" / "sda2")
+    loop = _fake_block(sysfs, "loop0", "7:0")
+    (loop / "loop").mkdir()
+    (loop / "loop" / "backing_file").write_text(f"{img}\n")
+    s = str(sysfs)
+    disk_a = {("blk", "8:0"), ("blk", "8:1"), ("blk", "8:2")}
+    assert block_storage("8:1", s) == disk_a
+    assert block_storage("8:0", s) == disk_a
+    assert block_storage("8:16", s) == {("blk", "8:16")}
+    assert block_storage("253:0", s) == disk_a | {("blk", "253:0")}
+    st = os.stat(img)
+    assert ("file", st.st_dev, st.st_ino) in block_storage("7:0", s)
+    assert storage(st, s) == {("file", st.st_dev, st.st_ino)}
+    assert block_storage("9:9", s) == {("blk", "9:9")}  # not in sysfs: the device alone
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("losetup") is None, reason="needs root and losetup"
+)
+def test_cat_never_writes_through_a_loop_device(fixture_images, tmp_path):
+    """The image behind an input loop device, and a loop device on an input image, are
+    the input: cat refuses to write to either, and the image is unchanged."""
+    img = tmp_path / "disk.img"
+    shutil.copyfile(fixture_images.images("single")[0], img)
+    before = img.read_bytes()
+    try:
+        loop = subprocess.run(["losetup", "-r", "-f", "--show", str(img)], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (subprocess.CalledProcessError, OSError):
+        pytest.skip("no loop device could be attached")
+    try:
+        for image, out in ((loop, img), (img, loop)):
+            cp = subprocess.run(
+                [sys.executable, "-m", "lvmread.cli", "cat", "vg0/lva", str(image), "-o",
+                 str(out)], capture_output=True, text=True, check=False,
+            )
+            assert cp.returncode == 2, cp.stderr
+            assert "never writes to its inputs" in cp.stderr
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+    assert img.read_bytes() == before

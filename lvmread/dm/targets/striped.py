@@ -29,6 +29,7 @@ from lvmread.dm.targets.base import DeviceArea, DeviceRef, Target, TargetContext
 _Plan = Tuple[Tuple[object, Tuple[slice, ...], int, int], ...]
 #: shapes of reads planned per target before the plans are forgotten
 _MAX_PLANS = 64
+_UNPLANNED: object = object()
 
 
 @register_target
@@ -168,7 +169,7 @@ class StripedTarget(Target):
         cs = self._chunk_bytes
         n = self.stripes
         stride = n * cs
-        plans: Dict[Tuple[int, int], _Plan] = {}
+        plans: Dict[Tuple[int, int], object] = {}
         preadv = os.preadv
 
         def plan_for(phase: int, length: int) -> Optional[_Plan]:
@@ -183,13 +184,13 @@ class StripedTarget(Target):
             if phase % cs + length <= cs:  # inside one chunk
                 s = phase // cs
                 return preadv(files[s]._fd, (buf,), bases[s] + row * cs + phase % cs) == length
-            plan = plans.get((phase, length))
-            if plan is None:
+            plan = plans.get((phase, length), _UNPLANNED)
+            if plan is _UNPLANNED:
                 if len(plans) >= _MAX_PLANS:
                     plans.clear()
                 plan = plans[phase, length] = plan_for(phase, length)
-                if plan is None:
-                    return False
+            if plan is None:  # too many pieces for one preadv: the general path
+                return False
             mv = memoryview(buf)
             if mv.format != "B":
                 mv = mv.cast("B")

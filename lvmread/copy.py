@@ -115,8 +115,10 @@ class _Unread:
         self.total = 0
 
     def add(self, first: int, end: int) -> None:
-        if self.runs and self.runs[-1][1] == first:
-            self.runs[-1][1] = end
+        while self.runs and self.runs[-1][0] >= first:  # (a whole chunk after its holes)
+            end = max(end, self.runs.pop()[1])
+        if self.runs and self.runs[-1][1] >= first:
+            self.runs[-1][1] = max(self.runs[-1][1], end)
         else:
             self.runs.append([first, end])
 

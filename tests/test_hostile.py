@@ -402,3 +402,36 @@ def test_closed_pipe_ends_quietly(fixture_images) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=TIMEOUT) == 1
     assert len(head) == 100 and err == b""
+
+
+def test_partial_copy_joins_foreseen_and_unforeseen_errors(tmp_path) -> None:
+    """With --partial, ranges mapped to ``error`` are skipped and a real read error zeros
+    its whole chunk; runs that touch are reported once, and the rest is copied."""
+    from lvmread.copy import CHUNK, copy_lv
+    from lvmread.dm import DeviceMapper, DMIOError
+
+    MiB = 1 << 20
+    data = bytes(range(1, 256)) * (16 * MiB // 255 + 1)
+
+    class FailingDisk:  # a disk with an unreadable sector at 5 MiB
+        size = 16 * MiB
+
+        def preadinto(self, buf, offset):
+            if offset < 5 * MiB + 4096 and offset + len(buf) > 5 * MiB:
+                raise DMIOError("I/O error", device="disk")
+            buf[:] = data[offset : offset + len(buf)]
+
+    assert CHUNK == 4 * MiB
+    with DeviceMapper() as dm:
+        dm.add_device("disk", FailingDisk())
+        md = dm.create("lv", "0 16384 linear disk 0\n16384 2048 error\n18432 8192 linear disk "
+                             f"{8 * MiB // 512}")
+        assert md.error_ranges() == [(8 * MiB, MiB)]
+        out = tmp_path / "out"
+        warnings = list(copy_lv(md, str(out), partial=True))
+    assert warnings == [f"bytes {4 * MiB}-{9 * MiB - 1} could not be read (a missing PV, or "
+                        "past the end of a truncated image); wrote zeros"]
+    got = out.read_bytes()
+    assert len(got) == 13 * MiB
+    assert got[: 4 * MiB] == data[: 4 * MiB] and got[4 * MiB : 9 * MiB] == bytes(5 * MiB)
+    assert got[9 * MiB :] == data[8 * MiB : 12 * MiB]

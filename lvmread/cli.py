@@ -435,10 +435,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
-    except OSError as exc:  # inputs fail as LvmReadError: this is the output (a full disk)
+    except OSError as exc:  # inputs fail as LvmReadError: mostly the output (a full disk)
         if args.debug:
             raise
-        _say(f"cannot write the output: {exc.strerror or exc}")
+        if exc.filename is not None:
+            _say(f"{exc.filename}: {exc.strerror or exc}")
+        else:
+            _say(f"cannot write the output: {exc.strerror or exc}")
         return 1
 
 

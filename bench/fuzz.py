@@ -1026,11 +1026,14 @@ def api_checks(paths: list[str], rng: random.Random, timeout: float) -> tuple[li
                         continue
                     with f:
                         size = f.size
+                        f.error_ranges()
                         for at in {0, max(0, size - 4096), rng.randrange(size + 1), size,
                                    size + 512}:
                             try:
                                 f.seek(at)
                                 f.read(4096)
+                                f.seek(at)
+                                f.readinto(bytearray(rng.choice((512, 70000, 1 << 20))))
                             except DMError:
                                 pass
             try:

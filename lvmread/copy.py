@@ -147,6 +147,29 @@ class _Unread:
             )
 
 
+def _is_null(st: os.stat_result) -> bool:
+    """Whether ``st`` is the null device (what is written there is discarded)."""
+    if not stat.S_ISCHR(st.st_mode):
+        return False
+    try:
+        return os.stat(os.devnull).st_rdev == st.st_rdev
+    except OSError:
+        return False
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+#: how much of an LV one look for error ranges covers at first; it doubles while few
+#: ranges come back (a long run of errors is then skipped in few steps) and halves
+#: while many do (a striped LV on a missing PV has one per chunk)
+_WINDOW = 64 << 20
+_WINDOW_MAX = 1 << 40
+_WINDOW_RANGES = 256
+
+
 def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     """Copy the file object ``src`` (an opened LV) to ``output`` (a path) or stdout.
 
@@ -154,7 +177,9 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     terminal, /dev/null) ranges that map straight onto an image go by ``sendfile``. With
     ``partial``, the ranges that map to errors (missing PVs, the missing end of a truncated
     image) are written as zeros and reported in yielded warnings, one per run of them, and
-    the rest is read around them; without it the read error propagates.
+    the rest is read around them; without it the read error propagates. A run of errors
+    costs a seek in a regular file and nothing on /dev/null, whatever its length; to a
+    pipe its zeros are written out.
     """
     from .dm import DMIOError
 
@@ -167,52 +192,67 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
             raise LvmIOError(f"cannot write: {exc.strerror}", file=output) from None
-        # holes and the final ftruncate only in a regular file (not /dev/null, a FIFO, a tty)
-        seekable = stat.S_ISREG(os.fstat(fd).st_mode)
+    out_st = os.fstat(fd)
+    # holes and the final ftruncate only in a regular file (not /dev/null, a FIFO, a tty)
+    seekable = stat.S_ISREG(out_st.st_mode)
+    discard = _is_null(out_st)
     progress = _Progress(size)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
+    zeros = memoryview(_ZERO)
     unread = _Unread()
     holes_of = getattr(src, "error_ranges", None) if partial else None
+    holes: list = []  # the error ranges from pos to win_end
+    hi = 0
+    win_end = 0
+    window = _WINDOW
     pos = 0
     try:
         while pos < size:
-            n = min(CHUNK, size - pos)
             yield from unread.done_before(pos)
-            holes = holes_of(pos, n) if holes_of is not None else []
-            if not holes and not seekable and _sendfile(src, fd, pos, n):
-                pos += n
+            stop = min(pos + CHUNK, size)
+            if holes_of is not None:
+                if pos >= win_end:
+                    win_end = pos + min(window, size - pos)
+                    holes, hi = holes_of(pos, win_end - pos), 0
+                    if len(holes) < _WINDOW_RANGES:
+                        window = min(2 * window, _WINDOW_MAX)
+                    else:
+                        window = max(window // 2, CHUNK)
+                while hi < len(holes) and holes[hi][0] + holes[hi][1] <= pos:
+                    hi += 1
+                if hi < len(holes) and holes[hi][0] <= pos:  # a run of errors: zeros
+                    end = holes[hi][0] + holes[hi][1]
+                    unread.add(pos, end)
+                    if seekable:
+                        os.lseek(fd, end - pos, os.SEEK_CUR)
+                    elif not discard:
+                        for at in range(pos, end, CHUNK):
+                            _write_all(fd, zeros[: min(CHUNK, end - at)])
+                    pos = end
+                    progress.update(pos)
+                    continue
+                stop = min(stop, holes[hi][0] if hi < len(holes) else win_end)
+            n = stop - pos
+            if not seekable and _sendfile(src, fd, pos, n):
+                pos = stop
                 progress.update(pos)
                 continue
             chunk = view[:n]
             try:
-                if holes:  # ranges mapped to errors (missing PVs): read around them
-                    chunk[:] = _ZERO[:n]
-                    at = pos
-                    for h, hn in [*holes, (pos + n, 0)]:
-                        if h > at:
-                            src.preadinto(chunk[at - pos : h - pos], at)
-                        if hn:
-                            unread.add(h, h + hn)
-                        at = h + hn
-                else:
-                    src.seek(pos)
-                    got = src.readinto(chunk)
-                    if got != n:
-                        raise OSError(f"short read at offset {pos + (got or 0)}")
+                got = src.preadinto(chunk, pos)
+                if got != n:
+                    raise OSError(f"short read at offset {pos + (got or 0)}")
             except DMIOError:
                 if not partial:
                     raise
                 chunk[:] = _ZERO[:n]  # an error no mapping foretold: the whole chunk
-                unread.add(pos, pos + n)
+                unread.add(pos, stop)
             if seekable and chunk == _ZERO[:n]:
                 os.lseek(fd, n, os.SEEK_CUR)
-            else:
-                mv = chunk
-                while mv:
-                    w = os.write(fd, mv)
-                    mv = mv[w:]
-            pos += n
+            elif not discard:
+                _write_all(fd, chunk)
+            pos = stop
             progress.update(pos)
         yield from unread.finish()
         if seekable:

@@ -162,9 +162,9 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-#: how much of an LV one look for error ranges covers at first; it doubles while few
-#: ranges come back (a long run of errors is then skipped in few steps) and halves
-#: while many do (a striped LV on a missing PV has one per chunk)
+#: how much of an LV one look for error and zero ranges covers at first; it doubles while
+#: few ranges come back (a long run is then skipped in few steps) and halves while many
+#: do (a striped LV on a missing PV has one per chunk)
 _WINDOW = 64 << 20
 _WINDOW_MAX = 1 << 40
 _WINDOW_RANGES = 256
@@ -177,9 +177,10 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     terminal, /dev/null) ranges that map straight onto an image go by ``sendfile``. With
     ``partial``, the ranges that map to errors (missing PVs, the missing end of a truncated
     image) are written as zeros and reported in yielded warnings, one per run of them, and
-    the rest is read around them; without it the read error propagates. A run of errors
-    costs a seek in a regular file and nothing on /dev/null, whatever its length; to a
-    pipe its zeros are written out.
+    the rest is read around them; without it the read error propagates. Ranges that
+    map to ``zero`` are not read at all. A run of errors or zeros costs a seek in a
+    regular file and nothing on /dev/null, whatever its length; to a pipe its zeros are
+    written out.
     """
     from .dm import DMIOError
 
@@ -201,8 +202,17 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
     view = memoryview(buf)
     zeros = memoryview(_ZERO)
     unread = _Unread()
-    holes_of = getattr(src, "error_ranges", None) if partial else None
-    holes: list = []  # the error ranges from pos to win_end
+    errors_of = getattr(src, "error_ranges", None) if partial else None
+    zeros_of = getattr(src, "zero_ranges", None)
+
+    def runs_of(at: int, length: int) -> list:
+        """(offset, length, is an error) of the runs that need no reading, in order."""
+        runs = [(o, k, False) for o, k in zeros_of(at, length)] if zeros_of else []
+        if errors_of is not None:
+            runs += [(o, k, True) for o, k in errors_of(at, length)]
+        return sorted(runs)
+
+    holes: list = []  # the runs from pos to win_end
     hi = 0
     win_end = 0
     window = _WINDOW
@@ -211,19 +221,20 @@ def copy_lv(src, output: Optional[str], partial: bool = False) -> Iterator[str]:
         while pos < size:
             yield from unread.done_before(pos)
             stop = min(pos + CHUNK, size)
-            if holes_of is not None:
+            if errors_of is not None or zeros_of is not None:
                 if pos >= win_end:
                     win_end = pos + min(window, size - pos)
-                    holes, hi = holes_of(pos, win_end - pos), 0
+                    holes, hi = runs_of(pos, win_end - pos), 0
                     if len(holes) < _WINDOW_RANGES:
                         window = min(2 * window, _WINDOW_MAX)
                     else:
                         window = max(window // 2, CHUNK)
                 while hi < len(holes) and holes[hi][0] + holes[hi][1] <= pos:
                     hi += 1
-                if hi < len(holes) and holes[hi][0] <= pos:  # a run of errors: zeros
+                if hi < len(holes) and holes[hi][0] <= pos:  # a run of errors or zeros
                     end = holes[hi][0] + holes[hi][1]
-                    unread.add(pos, end)
+                    if holes[hi][2]:
+                        unread.add(pos, end)
                     if seekable:
                         os.lseek(fd, end - pos, os.SEEK_CUR)
                     elif not discard:

@@ -536,3 +536,14 @@ def test_error_ranges_are_the_sectors_that_fail(dm, images):
         assert md.error_ranges(off, n) == clipped, (off, n)
     ok = dm.create("ok", "0 100 linear a 3")
     assert ok.error_ranges() == []
+
+
+def test_zero_ranges_through_linear_and_striped(dm, images):
+    paths, _ = images
+    dm.add_device("a", paths[0])
+    dm.create("z", "0 64 zero")
+    md = dm.create("lv", "0 8 zero\n8 8 linear a 0\n16 16 striped 2 4 z 0 a 0\n32 8 error")
+    assert md.zero_ranges() == [(0, 8 * S), (16 * S, 4 * S), (24 * S, 4 * S)]
+    assert md.zero_ranges(3 * S, 19 * S) == [(3 * S, 5 * S), (16 * S, 4 * S)]
+    assert md.error_ranges() == [(32 * S, 8 * S)]
+    assert md.pread(8 * S, 0) == bytes(8 * S)

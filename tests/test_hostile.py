@@ -435,3 +435,29 @@ def test_partial_copy_joins_foreseen_and_unforeseen_errors(tmp_path) -> None:
     assert len(got) == 13 * MiB
     assert got[: 4 * MiB] == data[: 4 * MiB] and got[4 * MiB : 9 * MiB] == bytes(5 * MiB)
     assert got[9 * MiB :] == data[8 * MiB : 12 * MiB]
+
+
+def test_copy_skips_zero_and_error_runs_whole(tmp_path) -> None:
+    """A 64 GiB LV of zeros and errors around one MiB of data: to a file, holes and the
+    data; to /dev/null, nothing is read but the data; warnings name the error run."""
+    from lvmread.copy import copy_lv
+    from lvmread.dm import DeviceMapper
+
+    GiB, MiB = 1 << 30, 1 << 20
+    img = tmp_path / "data.img"
+    data = bytes(range(1, 256)) * (MiB // 255 + 1)
+    img.write_bytes(data[:MiB])
+    with DeviceMapper() as dm:
+        dm.add_device("img", str(img))
+        md = dm.create("lv", f"0 {32 * GiB // 512} zero\n{32 * GiB // 512} {MiB // 512} linear "
+                             f"img 0\n{(32 * GiB + MiB) // 512} {(32 * GiB - MiB) // 512} error")
+        assert md.size == 64 * GiB
+        out = tmp_path / "lv.bin"
+        warnings = list(copy_lv(md, str(out), partial=True))
+        assert warnings == [f"bytes {32 * GiB + MiB}-{64 * GiB - 1} could not be read (a "
+                            "missing PV, or past the end of a truncated image); wrote zeros"]
+        assert list(copy_lv(md, os.devnull, partial=True)) == warnings
+    assert out.stat().st_size == 64 * GiB and out.stat().st_blocks * 512 <= 2 * MiB
+    with open(out, "rb") as f:
+        f.seek(32 * GiB - 4096)
+        assert f.read(4096 + MiB + 4096) == bytes(4096) + data[:MiB] + bytes(4096)

@@ -162,10 +162,12 @@ class Device(ABC):
         (stacked ones too) with a single system call."""
         return None
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
-        """The parts of these bytes whose reads fail by mapping (the ``error`` target, a
-        missing device), as sorted, disjoint ``(offset, length)`` pairs.  Files, block
-        devices and objects have none; a real I/O error is not foreseen here."""
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
+        """The parts of these bytes whose reads the mapping itself answers, without
+        touching a disk: ``kind`` ``"error"`` (reads fail: the ``error`` target, a missing
+        device) or ``"zero"`` (reads give zeros: the ``zero`` target), as sorted, disjoint
+        ``(offset, length)`` pairs.  Files, block devices and objects have none (a real
+        I/O error is not foreseen here)."""
         return []
 
     def close(self) -> None:  # noqa: B027 (optional hook)
@@ -388,9 +390,9 @@ class RegionDevice(Device):
     def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
         return self.parent.flat_range(self.start + offset, length)
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
         start = self.start
-        return [(o - start, n) for o, n in self.parent.error_ranges(start + offset, length)]
+        return [(o - start, n) for o, n in self.parent.mapped_ranges(kind, start + offset, length)]
 
 
 class ObjectDevice(Device):

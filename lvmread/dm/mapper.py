@@ -169,9 +169,9 @@ class Table(Device):
             return None
         return flat[0], flat[1] + offset - self._starts[i]
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
-        """The parts of these bytes whose reads fail by mapping (error targets, also in
-        devices stacked below), as sorted, disjoint ``(offset, length)`` pairs."""
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
+        """The parts of these bytes whose reads the mapping answers (``kind`` ``"error"``
+        or ``"zero"``; also in devices stacked below), as sorted, disjoint pairs."""
         end = min(offset + length, self._size)
         offset = max(offset, 0)
         if offset >= end:
@@ -181,7 +181,7 @@ class Table(Device):
         while i < len(self.targets) and self._starts[i] < end:
             t0 = self._starts[i]
             a, b = max(offset, t0), min(end, self._ends[i])
-            out += [(t0 + o, n) for o, n in self.targets[i].error_ranges(a - t0, b - a)]
+            out += [(t0 + o, n) for o, n in self.targets[i].mapped_ranges(kind, a - t0, b - a)]
             i += 1
         return merge_ranges(out)
 
@@ -486,7 +486,14 @@ class MappedDevice(io.RawIOBase):
         catching :class:`DMIOError` (a failing disk's real I/O errors are not foreseen)."""
         if length is None:
             length = self.table.size - offset
-        return self.table.error_ranges(offset, length)
+        return self.table.mapped_ranges("error", offset, length)
+
+    def zero_ranges(self, offset: int = 0, length: int | None = None) -> List[Tuple[int, int]]:
+        """Like :meth:`error_ranges`, the byte ranges that read as zeros because they map
+        to ``zero`` (an LVM ``zero`` LV), without touching a disk."""
+        if length is None:
+            length = self.table.size - offset
+        return self.table.mapped_ranges("zero", offset, length)
 
     def pread(self, length: int, offset: int) -> bytes:
         """Up to ``length`` bytes at byte ``offset`` (short at the end)."""

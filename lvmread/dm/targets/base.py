@@ -165,10 +165,11 @@ class Target(ABC):
         of one file (reads then bypass the target), else None."""
         return None
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
         """The parts of ``length`` bytes at ``offset`` (from the target's start) whose
-        reads fail by mapping, as sorted, disjoint ``(offset, length)`` pairs; see
-        :meth:`lvmread.dm.devices.Device.error_ranges`.  None known by default."""
+        reads the mapping answers (``kind`` ``"error"`` or ``"zero"``), as sorted, disjoint
+        ``(offset, length)`` pairs; see :meth:`lvmread.dm.devices.Device.mapped_ranges`.
+        None known by default."""
         return []
 
     def fast_reader(self) -> Optional[FastRead]:

@@ -43,8 +43,8 @@ class ErrorTarget(Target):
             sector=(self.begin + (offset >> SECTOR_SHIFT)),
         )
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
-        return [(offset, length)] if length > 0 else []
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
+        return [(offset, length)] if kind == "error" and length > 0 else []
 
     def args(self) -> List[str]:
         return []  # the kernel's error target has no status: it prints no arguments

@@ -34,9 +34,9 @@ class LinearTarget(Target):
     def pread(self, length: int, offset: int) -> bytes:
         return self._dev.pread(length, self._base + offset)
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
         base = self._base
-        return [(o - base, n) for o, n in self._dev.error_ranges(base + offset, length)]
+        return [(o - base, n) for o, n in self._dev.mapped_ranges(kind, base + offset, length)]
 
     def flat(self) -> Optional[Tuple[FileDevice, int]]:
         return self._dev.flat_range(self._base, self.size)

@@ -122,9 +122,9 @@ class StripedTarget(Target):
                 pieces = [mv[p : p + cs] for p in range(o, length, stride)]
             self._devs[stripe].preadv(pieces, dev_off)
 
-    def error_ranges(self, offset: int, length: int) -> List[Tuple[int, int]]:
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
         """Each stripe's share of the range is one range of its device: ask the device,
-        and map what fails back, chunk by chunk, to the target's bytes."""
+        and map what it answers back, chunk by chunk, to the target's bytes."""
         if length <= 0:
             return []
         cs = self._chunk_bytes
@@ -137,7 +137,7 @@ class StripedTarget(Target):
             last = c1 - (c1 - s) % n  # the last chunk of stripe s in the range
             a = (c // n) * cs + (offset - c * cs if c == c0 else 0)
             b = (last // n) * cs + (end - last * cs if last == c1 else cs)
-            for eo, el in self._devs[s].error_ranges(self._bases[s] + a, b - a):
+            for eo, el in self._devs[s].mapped_ranges(kind, self._bases[s] + a, b - a):
                 x, x_end = eo - self._bases[s], eo - self._bases[s] + el
                 while x < x_end:  # one piece per chunk of the stripe
                     q, within = divmod(x, cs)

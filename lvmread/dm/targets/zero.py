@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 from lvmread.dm.devices import Buffer
 from lvmread.dm.targets.base import Target, TargetContext, register_target
@@ -30,6 +30,9 @@ class ZeroTarget(Target):
 
     def pread(self, length: int, offset: int) -> bytes:
         return bytes(length)
+
+    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
+        return [(offset, length)] if kind == "zero" and length > 0 else []
 
     def args(self) -> List[str]:
         return []

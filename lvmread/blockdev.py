@@ -7,25 +7,37 @@ to it, which is found through ``/sys/block/loop*/loop/backing_file``.
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
-from pathlib import Path
 
 from .errors import ActivationError
 
+_join = os.path.join
 
-def _read(path: Path) -> str:
+
+def _read(path: str) -> str:
     try:
-        return path.read_text().strip()
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
     except OSError:
         return ""
 
 
-def _partition_devno(sysdir: Path, start: int) -> str:
+def _children(sysdir: str) -> list[str]:
+    try:
+        return sorted(_join(sysdir, c) for c in os.listdir(sysdir))
+    except OSError:
+        return []
+
+
+def _partition_devno(sysdir: str, start: int) -> str:
     """The ``dev`` of the partition of the disk at ``sysdir`` that starts at byte ``start``."""
-    for child in sorted(sysdir.iterdir()):
-        if (child / "partition").exists() and _read(child / "start") == str(start // 512):
-            return _read(child / "dev")
+    for child in _children(sysdir):
+        if os.path.exists(_join(child, "partition")) and _read(_join(child, "start")) == str(
+            start // 512
+        ):
+            return _read(_join(child, "dev"))
     return ""
 
 
@@ -35,24 +47,23 @@ def devno(path: str, start: int, size: int, sysfs: str = "/sys") -> str:
     Raises :class:`ActivationError` when there is none (an image no loop device shows).
     """
     st = os.stat(path)
-    sys_root = Path(sysfs)
     if stat.S_ISBLK(st.st_mode):
         mm = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
         if start == 0:
             return mm
-        found = _partition_devno(sys_root / "dev/block" / mm, start)
+        found = _partition_devno(_join(sysfs, "dev/block", mm), start)
         if found:
             return found
         raise ActivationError(f"{path}: no partition of this device starts at byte {start}")
     real = os.path.realpath(path)
-    for loop in sorted(sys_root.glob("block/loop*")):
-        info = loop / "loop"
-        if _read(info / "backing_file") != real:
+    for loop in sorted(glob.glob(_join(glob.escape(sysfs), "block/loop*"))):
+        info = _join(loop, "loop")
+        if _read(_join(info, "backing_file")) != real:
             continue
-        offset = int(_read(info / "offset") or 0)
-        limit = int(_read(info / "sizelimit") or 0)
+        offset = int(_read(_join(info, "offset")) or 0)
+        limit = int(_read(_join(info, "sizelimit")) or 0)
         if offset == start and limit in (0, size):
-            return _read(loop / "dev")
+            return _read(_join(loop, "dev"))
         if offset == 0 and start > 0:
             found = _partition_devno(loop, start)
             if found:
@@ -76,34 +87,27 @@ def block_storage(devno_: str, sysfs: str = "/sys") -> set[tuple]:
     ``("file", st_dev, st_ino)``."""
     ids: set[tuple] = set()
     todo = [devno_]
-    root = Path(sysfs, "dev/block")
     while todo and len(ids) < _MAX_BLOCK_DEVICES:
         mm = todo.pop()
         if not mm or ("blk", mm) in ids:
             continue
         ids.add(("blk", mm))
-        try:
-            real = (root / mm).resolve(strict=True)
-        except OSError:
+        real = os.path.realpath(_join(sysfs, "dev/block", mm))
+        if not os.path.isdir(real):
             continue  # no sysfs (or not this device): the device alone
-        if (real / "partition").exists():
-            todo.append(_read(real.parent / "dev"))
-        try:
-            children = list(real.iterdir())
-        except OSError:
-            children = []
-        todo += [_read(c / "dev") for c in children if (c / "partition").exists()]
-        backing = _read(real / "loop" / "backing_file")
+        if os.path.exists(_join(real, "partition")):
+            todo.append(_read(_join(os.path.dirname(real), "dev")))
+        todo += [
+            _read(_join(c, "dev")) for c in _children(real) if os.path.exists(_join(c, "partition"))
+        ]
+        backing = _read(_join(real, "loop", "backing_file"))
         if backing:
             try:
                 st = os.stat(backing)
                 ids.add(("file", st.st_dev, st.st_ino))
             except OSError:
                 pass
-        try:
-            todo += [_read(s.resolve() / "dev") for s in (real / "slaves").iterdir()]
-        except OSError:
-            pass
+        todo += [_read(_join(os.path.realpath(s), "dev")) for s in _children(_join(real, "slaves"))]
     return ids
 
 

@@ -74,14 +74,14 @@ def check_output(output: Optional[str], inputs: Iterable, sysfs: str = "/sys") -
     is any partition of the same disk, a loop device on an input image (or the image of
     an input loop device), a device stacked on an input or under it, and a file on a file
     system of an input disk (see :func:`lvmread.blockdev.storage`)."""
-    from .blockdev import storage
-
     try:
         st = os.stat(output) if output is not None else os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return  # no such file yet (or no real stdout): it cannot be an input
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
         return  # a pipe, a terminal, /dev/null: no input lives there
+    from .blockdev import storage
+
     out_ids = storage(st, sysfs, as_output=True)
     for f in inputs:
         path = getattr(f, "path", f)

@@ -547,3 +547,50 @@ def test_zero_ranges_through_linear_and_striped(dm, images):
     assert md.zero_ranges(3 * S, 19 * S) == [(3 * S, 5 * S), (16 * S, 4 * S)]
     assert md.error_ranges() == [(32 * S, 8 * S)]
     assert md.pread(8 * S, 0) == bytes(8 * S)
+
+
+def test_striped_error_ranges_random_layouts(dm, images):
+    """Stripes over devices with errors here and there: error_ranges equals the sectors
+    whose reads fail, for many random layouts and ranges."""
+    paths, _ = images
+    dm.add_device("a", paths[0])
+    rng = random.Random(11)
+    for k in range(30):
+        stripes = []
+        for s in range(rng.randint(1, 3)):
+            lines, at = [], 0
+            while at < 96:
+                n = min(rng.choice([1, 3, 4, 8, 20]), 96 - at)
+                kind = rng.choice(["error", f"linear a {rng.randrange(200)}"])
+                lines.append(f"{at} {n} {kind}")
+                at += n
+            name = f"s{k}_{s}"
+            dm.create(name, "\n".join(lines))
+            stripes.append(name)
+        chunk = rng.choice([1, 2, 4, 8])
+        length = 96 * len(stripes) // (chunk * len(stripes)) * chunk * len(stripes)
+        args = " ".join(f"{name} 0" for name in stripes)
+        md = dm.create(f"st{k}", f"0 {length} striped {len(stripes)} {chunk} {args}")
+        want = _failing_sectors(md)
+        assert md.error_ranges() == want, k
+        for _ in range(20):
+            off = rng.randrange(md.size)
+            n = rng.randrange(1, md.size - off + 1)
+            clipped = [(max(o, off), min(o + m, off + n) - max(o, off)) for o, m in want
+                       if o < off + n and o + m > off]
+            assert md.error_ranges(off, n) == clipped, (k, off, n)
+
+
+def test_striped_error_ranges_grow_with_the_answer_not_the_length(dm):
+    """Two stripes both on a missing device: one range for a 2 PiB target, at once; one
+    of them missing: a range per chunk, so ask about windows."""
+    huge = 1 << 42  # sectors: 2 PiB
+    dm.create("gone0", f"0 {huge} error")
+    dm.create("gone1", f"0 {huge} error")
+    dm.create("zeros", f"0 {huge} zero")
+    both = dm.create("both", f"0 {2 * huge} striped 2 8 gone0 0 gone1 0")
+    assert both.error_ranges() == [(0, both.size)]
+    one = dm.create("one", f"0 {2 * huge} striped 2 8 gone0 0 zeros 0")
+    window = one.error_ranges(1 << 40, 1 << 20)
+    assert window == [((1 << 40) + i * 8192, 4096) for i in range(128)]
+    assert one.zero_ranges(1 << 40, 1 << 20) == [(o + 4096, 4096) for o, _ in window]

@@ -123,28 +123,67 @@ class StripedTarget(Target):
             self._devs[stripe].preadv(pieces, dev_off)
 
     def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
-        """Each stripe's share of the range is one range of its device: ask the device,
-        and map what it answers back, chunk by chunk, to the target's bytes."""
+        """Each stripe's share of the range is one range of its device: ask each device,
+        then walk the rows of chunks (one chunk per stripe): rows that every stripe's
+        answer covers join into one range, rows none of them touches are skipped, and
+        only the rows in between give a piece per chunk. So the work and the answer grow
+        with how fragmented the answer is, not with the length asked about."""
         if length <= 0:
             return []
         cs = self._chunk_bytes
         n = self.stripes
+        row = n * cs
         end = offset + length
-        c0, c1 = offset // cs, (end - 1) // cs
+        r0, r1 = offset // row, -(-end // row)
+        spans: List[List[Tuple[int, int]]] = []  # per stripe: [start, end) on the stripe
+        for dev, base in zip(self._devs, self._bases):
+            got = dev.mapped_ranges(kind, base + r0 * cs, (r1 - r0) * cs)
+            spans.append([(o - base, o - base + k) for o, k in got])
+        if not any(spans):
+            return []
         out: List[Tuple[int, int]] = []
-        for c in range(c0, min(c1, c0 + n - 1) + 1):  # the first chunk of each stripe
-            s = c % n
-            last = c1 - (c1 - s) % n  # the last chunk of stripe s in the range
-            a = (c // n) * cs + (offset - c * cs if c == c0 else 0)
-            b = (last // n) * cs + (end - last * cs if last == c1 else cs)
-            for eo, el in self._devs[s].mapped_ranges(kind, self._bases[s] + a, b - a):
-                x, x_end = eo - self._bases[s], eo - self._bases[s] + el
-                while x < x_end:  # one piece per chunk of the stripe
-                    q, within = divmod(x, cs)
-                    piece = min(cs - within, x_end - x)
-                    out.append(((q * n + s) * cs + within, piece))
-                    x += piece
-        return merge_ranges(out)
+        at = [0] * n
+        r = r0
+        while r < r1:
+            lo, hi = r * cs, (r + 1) * cs
+            covered_until = r1  # rows every stripe covers, from r
+            untouched_until = r1  # rows no stripe touches, from r
+            partial = False
+            for s in range(n):
+                iv, i = spans[s], at[s]
+                while i < len(iv) and iv[i][1] <= lo:
+                    i += 1
+                at[s] = i
+                if i < len(iv) and iv[i][0] <= lo and iv[i][1] >= hi:
+                    covered_until = min(covered_until, iv[i][1] // cs)
+                    untouched_until = r
+                else:
+                    covered_until = r
+                    if i < len(iv) and iv[i][0] < hi:
+                        partial = True
+                        untouched_until = r
+                    elif i < len(iv):
+                        untouched_until = min(untouched_until, iv[i][0] // cs)
+            if covered_until > r:
+                out.append((r * row, (covered_until - r) * row))
+                r = covered_until
+            elif untouched_until > r and not partial:
+                r = untouched_until
+            else:  # the stripes differ in this row: a piece per chunk
+                for s in range(n):
+                    iv = spans[s]
+                    i = at[s]
+                    while i < len(iv) and iv[i][0] < hi:
+                        a, b = max(iv[i][0], lo), min(iv[i][1], hi)
+                        out.append((r * row + s * cs + a - lo, b - a))
+                        i += 1
+                r += 1
+        clipped = [
+            (max(o, offset), min(o + k, end) - max(o, offset))
+            for o, k in out
+            if o < end and o + k > offset
+        ]
+        return merge_ranges(clipped)
 
     def fast_reader(self) -> Optional[FastRead]:
         """When every stripe is a plain range of a host file: a read is one ``preadv``

@@ -166,7 +166,7 @@ def _write_all(fd: int, data: memoryview) -> None:
 #: few ranges come back (a long run is then skipped in few steps) and halves while many
 #: do (a striped LV on a missing PV has one per chunk)
 _WINDOW = 64 << 20
-_WINDOW_MAX = 1 << 40
+_WINDOW_MAX = 1 << 63
 _WINDOW_RANGES = 256
 
 

@@ -91,12 +91,7 @@ def make_images(folder: Path) -> tuple[list[Path], dict]:
 
 
 def best(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_interleaved({"": fn}, runs)[""]
 
 
 def best_interleaved(fns: dict, runs: int) -> dict:

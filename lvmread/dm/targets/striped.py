@@ -104,23 +104,13 @@ class StripedTarget(Target):
             stripe = c0 % n
             self._devs[stripe].preadinto(buf, self._bases[stripe] + (c0 // n) * cs + within)
             return
-        # Each stripe's share of the range is contiguous on its device: gather
-        # the pieces of the caller's buffer per stripe (every n-th chunk) and
-        # read each stripe's share with one preadv straight into them.
+        # Each stripe's share of the range is contiguous on its device: read it with
+        # one preadv straight into the pieces of the caller's buffer (every n-th chunk)
+        # the plan of this shape of read names (the device batches past IOV_MAX).
         mv = memoryview(buf).cast("B")
-        stride = n * cs
-        c1 = (offset + length - 1) // cs
-        for c in range(c0, min(c1, c0 + n - 1) + 1):
-            stripe = c % n
-            o = c * cs - offset  # where chunk c starts in the caller's buffer
-            dev_off = self._bases[stripe] + (c // n) * cs
-            if o < 0:  # the first chunk, entered in the middle
-                pieces = [mv[: o + cs]]
-                pieces += [mv[p : p + cs] for p in range(o + stride, length, stride)]
-                dev_off -= o
-            else:
-                pieces = [mv[p : p + cs] for p in range(o, length, stride)]
-            self._devs[stripe].preadv(pieces, dev_off)
+        row, phase = divmod(offset, n * cs)
+        for s, slices, rel, _total in self._plan(phase, length, max_pieces=None):
+            self._devs[s].preadv([mv[x] for x in slices], self._bases[s] + row * cs + rel)
 
     def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
         """Each stripe's share of the range is one range of its device: ask each device,
@@ -242,11 +232,14 @@ class StripedTarget(Target):
 
         return read
 
-    def _plan(self, phase: int, length: int) -> Optional[_Plan]:
+    def _plan(
+        self, phase: int, length: int, max_pieces: Optional[int] = IOV_MAX
+    ) -> Optional[_Plan]:
         """For a read of ``length`` bytes from byte ``phase`` of a row of chunks: per stripe
         that the read touches, (stripe, the slices of the buffer it fills, where its share
         starts on the stripe relative to the row's first chunk there, bytes in all); None
-        if some stripe would need more pieces than one ``preadv`` takes."""
+        if some stripe would need more than ``max_pieces`` pieces (by default, what one
+        ``preadv`` takes)."""
         cs = self._chunk_bytes
         n = self.stripes
         stride = n * cs
@@ -257,7 +250,7 @@ class StripedTarget(Target):
             slices = [slice(max(o, 0), o + cs)]
             slices += [slice(p, min(p + cs, length)) for p in range(o + stride, length, stride)]
             slices[0] = slice(slices[0].start, min(slices[0].stop, length))
-            if len(slices) > IOV_MAX:
+            if max_pieces is not None and len(slices) > max_pieces:
                 return None
             total = sum(x.stop - x.start for x in slices)
             plan.append((c % n, tuple(slices), (c // n) * cs - min(o, 0), total))

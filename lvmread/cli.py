@@ -182,7 +182,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             for problem in v.problems:
                 warnings.append(f"{v.label}: {problem}")
         if args.save:
-            _save_versions(hist.versions, args.save)
+            from .copy import OutputGuard
+
+            guard = OutputGuard([*ds.inputs, *(v.source for v in versions if v.kind != "disk")])
+            _save_versions(hist.versions, args.save, guard)
         if args.json:
             import json
 
@@ -201,10 +204,13 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 1 if ds.errors else 0
 
 
-def _save_versions(versions, folder: str) -> None:
-    """Write each copy found on disk to its own file (never over an existing one)."""
+def _save_versions(versions, folder: str, guard) -> None:
+    """Write each copy found on disk to its own file (never over an existing one), after
+    ``guard`` (an :class:`~lvmread.copy.OutputGuard`) has found the folder, and each file,
+    off the inputs' storage."""
     import os
 
+    guard.check(folder, "the folder")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:  # a file of that name (an input?), no permission
@@ -217,6 +223,7 @@ def _save_versions(versions, folder: str) -> None:
         name = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
                f"-mda{v.mda_index}-{v.offset}.vg" + ("" if v.complete else ".partial")
         path = os.path.join(folder, name)
+        guard.check(path)
         try:
             with open(path, "xb") as f:
                 f.write(v.data.split(b"\0", 1)[0])

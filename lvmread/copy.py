@@ -67,37 +67,132 @@ def _sendfile(src, out_fd: int, pos: int, n: int) -> bool:
     return True
 
 
-def check_output(output: Optional[str], inputs: Iterable, sysfs: str = "/sys") -> None:
-    """Refuse to write where an input keeps its bytes (inputs are
-    :class:`~lvmread.source.InputFile` objects or paths): ``output`` (opened with O_TRUNC)
-    or, without it, what stdout is (``>> x.img``). Besides the same file or device, that
-    is any partition of the same disk, a loop device on an input image (or the image of
-    an input loop device), a device stacked on an input or under it, and a file on a file
-    system of an input disk (see :func:`lvmread.blockdev.storage`)."""
-    try:
-        st = os.stat(output) if output is not None else os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return  # no such file yet (or no real stdout): it cannot be an input
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        return  # a pipe, a terminal, /dev/null: no input lives there
-    from .blockdev import storage
+class OutputGuard:
+    """Refuses outputs that land on storage an input holds (see :meth:`check`).
 
-    out_ids = storage(st, sysfs, as_output=True)
-    for f in inputs:
-        path = getattr(f, "path", f)
+    What the inputs are connected to is found once (sysfs is read lazily, and once); each
+    output is then one walk down from where it would land. ``inputs`` are
+    :class:`~lvmread.source.InputFile` objects or paths.
+    """
+
+    def __init__(self, inputs: Iterable, sysfs: str = "/sys") -> None:
+        from .blockdev import StorageGraph
+
+        self.graph = StorageGraph(sysfs)
+        #: the node of each input that exists (its path in ``graph.names``)
+        self.inputs: list[tuple] = []
+        self._closures: Optional[list[dict]] = None
+        self._outs: dict[tuple, dict] = {}  # the walk down from each set of roots
+        for f in inputs:
+            path = os.fspath(getattr(f, "path", f))
+            try:
+                st = os.fstat(f.fd) if getattr(f, "fd", -1) >= 0 else os.stat(path)
+            except (OSError, TypeError, ValueError):
+                continue
+            node = _node(st)
+            self.inputs.append(node)
+            self.graph.names.setdefault(node, path)
+
+    def _roots(self, output: Optional[str]) -> list[tuple[tuple, str]]:
+        """Where ``output`` (a path, or None for stdout) would land: (node, how the output
+        relates to it) for the file or device itself, and the device of the file system
+        it is (or would be created) on. Nothing for a pipe, a terminal, /dev/null."""
         try:
-            ist = os.fstat(f.fd) if getattr(f, "fd", -1) >= 0 else os.stat(path)
-        except OSError:
-            continue
-        if out_ids & storage(ist, sysfs):
-            what = "the output" if output is not None else "stdout"
-            same = ("file", ist.st_dev, ist.st_ino) in out_ids or (
-                stat.S_ISBLK(st.st_mode) and stat.S_ISBLK(ist.st_mode) and st.st_rdev == ist.st_rdev
-            )
-            how = "is" if same else "is on the same storage as"
-            raise UsageError(
-                f"{what} {how} the input {path}; lvmread never writes to its inputs", file=output
-            )
+            if output is None:
+                st = os.fstat(sys.stdout.fileno())
+            else:
+                real = target = os.path.realpath(output)  # a dangling symlink: its target
+                while True:
+                    try:
+                        st = os.stat(target)
+                        break
+                    except FileNotFoundError:
+                        parent = os.path.dirname(target)
+                        if parent == target:
+                            return []
+                        target = parent
+                if target != real:  # not there yet: created in ``target``
+                    if not stat.S_ISDIR(st.st_mode):
+                        return []  # under a file: cannot be created
+                    return self._fs_root(st)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return []  # no real stdout, an unreadable path: open will say what is wrong
+        if stat.S_ISBLK(st.st_mode):
+            return [(_node(st), "is")]
+        if stat.S_ISREG(st.st_mode):
+            return [(_node(st), "is"), *self._fs_root(st)]
+        if stat.S_ISDIR(st.st_mode):  # a folder to write files into
+            return self._fs_root(st)
+        return []
+
+    def _fs_root(self, st: os.stat_result) -> list[tuple[tuple, str]]:
+        return [(fs, "is on a file system of") for fs in self.graph.fs_devices(st.st_dev)]
+
+    def check(self, output: Optional[str], what: str = "the output") -> None:
+        """Raise :class:`UsageError` when ``output`` (a path, existing or not; None for
+        stdout) is an input or on storage an input holds: the same file or device, a
+        partition of an input disk (or its disk), a loop device over an input image (or
+        the image behind an input loop device), a device stacked on an input or under
+        it, or a file system on any of these. Nothing is created."""
+        roots = self._roots(output)
+        if not roots or not self.inputs:
+            return
+        subject = f"{what} {output}" if output is not None else "stdout"
+        for node, lead in roots:
+            if lead == "is":
+                self.graph.names.setdefault(node, output or "stdout")
+        key = tuple(n for n, _ in roots)
+        if key not in self._outs:
+            self._outs[key] = self.graph.closure(list(key), up=False, files_down=True)
+        out = self._outs[key]
+        if self._closures is None:
+            self._closures = [self.graph.closure([n], up=True) for n in self.inputs]
+        for meet in out:  # the nearest first
+            for node, closure in zip(self.inputs, self._closures):
+                if meet in closure:
+                    raise UsageError(
+                        f"{subject} {self._explain(out, closure, meet, dict(roots), node)}; "
+                        "lvmread never writes to its inputs"
+                    )
+
+    def _explain(self, out: dict, closure: dict, meet: tuple, lead: dict, input_: tuple) -> str:
+        """How the output reaches ``meet`` and ``meet`` the input, in words."""
+        down = [meet]
+        while out[down[-1]] is not None:
+            down.append(out[down[-1]][0])
+        down.reverse()  # a root ... meet
+        steps = [(out[n][2], n) for n in down[1:]]  # "previous is INV n"
+        n = meet
+        while closure[n] is not None:
+            prev, rel, _inv = closure[n]
+            steps.append((rel, prev))
+            n = prev
+        graph = self.graph
+
+        def name(node: tuple) -> str:
+            return f"the input {graph.names[node]}" if node == input_ else graph.name(node)
+
+        root = down[0]
+        if lead[root] == "is":  # the output itself: say what it is
+            if not steps:
+                return f"is {name(root)}"
+            rel, node = steps.pop(0)
+            text = f"is {rel} {name(node)}"
+        else:
+            text = f"{lead[root]} {name(root)}"
+        return text + "".join(f", {rel} {name(node)}" for rel, node in steps)
+
+
+def _node(st: os.stat_result) -> tuple:
+    from .blockdev import file_node
+
+    return file_node(st)
+
+
+def check_output(output: Optional[str], inputs: Iterable, sysfs: str = "/sys") -> None:
+    """Refuse to write ``output`` (a path, existing or not; None: what stdout is, as in
+    ``>> x.img``) where an input keeps its bytes (see :meth:`OutputGuard.check`)."""
+    OutputGuard(inputs, sysfs).check(output)
 
 
 #: runs of unreadable bytes reported one by one; the rest are counted in a last warning

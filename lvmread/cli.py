@@ -210,7 +210,7 @@ def _save_versions(versions, folder: str, guard) -> None:
     off the inputs' storage."""
     import os
 
-    guard.check(folder, "the folder")
+    guard.check(folder, folder=True)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:  # a file of that name (an input?), no permission

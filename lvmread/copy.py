@@ -1,4 +1,5 @@
-"""Copying an LV's bytes out: sparse output files, a progress bar, partial reads."""
+"""Copying an LV's bytes out: sparse output files, a progress bar, partial reads; and the
+guard that keeps every output off the storage of the inputs."""
 
 from __future__ import annotations
 
@@ -93,10 +94,11 @@ class OutputGuard:
             self.inputs.append(node)
             self.graph.names.setdefault(node, path)
 
-    def _roots(self, output: Optional[str]) -> list[tuple[tuple, str]]:
+    def _roots(self, output: Optional[str], folder: bool) -> list[tuple[tuple, str]]:
         """Where ``output`` (a path, or None for stdout) would land: (node, how the output
         relates to it) for the file or device itself, and the device of the file system
-        it is (or would be created) on. Nothing for a pipe, a terminal, /dev/null."""
+        it is (or would be created) on. Nothing for a pipe, a terminal, /dev/null, nor
+        for a ``folder`` that is a file (nothing can be written into it)."""
         try:
             if output is None:
                 st = os.fstat(sys.stdout.fileno())
@@ -117,26 +119,30 @@ class OutputGuard:
                     return self._fs_root(st)
         except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
             return []  # no real stdout, an unreadable path: open will say what is wrong
+        if stat.S_ISDIR(st.st_mode):  # a folder to write files into
+            return self._fs_root(st)
+        if folder:
+            return []
         if stat.S_ISBLK(st.st_mode):
             return [(_node(st), "is")]
         if stat.S_ISREG(st.st_mode):
             return [(_node(st), "is"), *self._fs_root(st)]
-        if stat.S_ISDIR(st.st_mode):  # a folder to write files into
-            return self._fs_root(st)
         return []
 
     def _fs_root(self, st: os.stat_result) -> list[tuple[tuple, str]]:
         return [(fs, "is on a file system of") for fs in self.graph.fs_devices(st.st_dev)]
 
-    def check(self, output: Optional[str], what: str = "the output") -> None:
+    def check(self, output: Optional[str], folder: bool = False) -> None:
         """Raise :class:`UsageError` when ``output`` (a path, existing or not; None for
-        stdout) is an input or on storage an input holds: the same file or device, a
-        partition of an input disk (or its disk), a loop device over an input image (or
-        the image behind an input loop device), a device stacked on an input or under
-        it, or a file system on any of these. Nothing is created."""
-        roots = self._roots(output)
+        stdout; with ``folder``, a folder to make and write files into) is an input or on
+        storage an input holds: the same file or device, a partition of an input disk (or
+        its disk), a loop device over an input image (or the image behind an input loop
+        device), a device stacked on an input or under it, or a file system on any of
+        these. Nothing is created."""
+        roots = self._roots(output, folder)
         if not roots or not self.inputs:
             return
+        what = "the folder" if folder else "the output"
         subject = f"{what} {output}" if output is not None else "stdout"
         for node, lead in roots:
             if lead == "is":

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +86,10 @@ def test_new_and_existing_outputs_on_a_file_system_over_an_input_image(scene):
             f"the output {out} is on a file system of /dev/loop1, a loop device over the "
             f"input {img}; {NEVER}"
         )
-    with pytest.raises(UsageError, match=f"the folder {mnt}/d/e is on a file system of "):
-        guard.check(str(mnt / "d" / "e"), "the folder")
+    for folder in (mnt / "d" / "e", mnt):  # to be made, or there already
+        with pytest.raises(UsageError, match=f"the folder {folder} is on a file system of "):
+            guard.check(str(folder), folder=True)
+    guard.check(str(img), folder=True)  # a file: no folder can be made there (said later)
     with pytest.raises(UsageError, match=NEVER):
         check_output(str(mnt / "new.bin"), [str(img)], str(sysfs))
     assert sorted(p.name for p in mnt.iterdir()) == ["existing.bin"]
@@ -181,6 +184,25 @@ def test_outputs_elsewhere_are_written(scene):
     link.symlink_to(img)
     with pytest.raises(UsageError, match=f"the output {link} is the input {img}; "):
         guard.check(str(link))
+
+
+def test_file_system_with_an_anonymous_device_number(tmp_path):
+    """btrfs and the like give files an st_dev of major 0: the device they are mounted
+    from is the source /proc/self/mountinfo names (its octal escapes undone)."""
+    node = tmp_path / "my disk"
+    try:
+        os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(7, 200))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a block device node (needs root): {exc}")
+    info = tmp_path / "mountinfo"
+    source = str(node).replace(" ", "\\040")
+    info.write_text(f"36 25 0:99 / /mnt/x rw,relatime shared:1 - btrfs {source} rw\n"
+                    "37 25 0:98 / /run rw - tmpfs tmpfs rw\n")
+    g = StorageGraph(str(tmp_path / "sys"), str(info))
+    assert g.fs_devices(os.makedev(0, 99)) == [("blk", "0:99"), ("blk", "7:200")]
+    assert g.name(("blk", "7:200")) == str(node)
+    assert g.fs_devices(os.makedev(0, 98)) == [("blk", "0:98")]
+    assert g.fs_devices(os.makedev(8, 1)) == [("blk", "8:1")]
 
 
 # ------------------------------------------------- real loop devices and a mounted ext4

@@ -142,11 +142,12 @@ def has_partition_table(source: Source) -> bool:
     if raw[510:512] != MBR_MAGIC:
         return _gpt_has_entries(source)
     found = False
-    for e in Mbr.parse(raw).entries:
-        if e.boot & 0x7F:
+    for at in range(446, 510, 16):  # boot flag, type and length of each slot
+        boot, kind, length = raw[at], raw[at + 4], int.from_bytes(raw[at + 12:at + 16], "little")
+        if boot & 0x7F:
             return False
-        if e.num_sectors:
-            if e.type == GPT_PROTECTIVE_TYPE and not found:
+        if length:
+            if kind == GPT_PROTECTIVE_TYPE and not found:
                 found = _gpt_has_entries(source)
             else:
                 found = True
@@ -156,10 +157,10 @@ def has_partition_table(source: Source) -> bool:
 def _gpt_has_entries(source: Source) -> bool:
     """A GPT signature at LBA 1 and an entry whose type GUID is not zero (lvm2's check)."""
     for ss in [source.sector_size] if source.sector_size else GPT_SECTOR_SIZES:
-        if 2 * ss > source.size:
+        if 2 * ss > source.size or source.pread(len(GPT_SIGNATURE), ss) != GPT_SIGNATURE:
             continue
         h = GptHeader.parse(source.pread(GptHeader.sizeof(), ss))
-        if h.signature != GPT_SIGNATURE or h.entry_size < 8:
+        if h.entry_size < 8:
             continue
         for i in range(min(h.num_entries, MAX_GPT_ENTRIES)):
             at = h.entries_lba * ss + i * h.entry_size

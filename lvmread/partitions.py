@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
+from .crc import lvm_crc
 from .errors import HeaderError, LvmReadError
+from .layout import LABEL_CRC_START
 from .pv import find_label
 from .source import InputFile, Source
 
@@ -246,17 +248,24 @@ def _read_ebr_chain(source: Source, ext: Partition, ss: int, number: int,
     return out
 
 
-def _labelled(source: Source, parts: list[Partition]) -> set[int]:
-    """Start offsets of the partitions that hold an LVM label in their sectors 0-3."""
-    out = set()
+def _labelled(source: Source, parts: list[Partition]) -> dict[int, bool]:
+    """Start offset -> label evidence of each partition holding an LVM label in sectors
+    0-3: True when the label's checksum holds and its pv_header records the partition's
+    size as the device size (lvm2 writes the size of the device it was made on)."""
+    out = {}
     for p in parts:
         if p.is_extended or p.start >= source.size:
             continue
         try:
-            if find_label(Source(source.file, source.start + p.start, p.size)) is not None:
-                out.add(p.start)
+            found = find_label(Source(source.file, source.start + p.start, p.size))
         except LvmReadError:  # a partition reaching past a truncated image
             continue
+        if found is not None:
+            buf = found[1]
+            at = int.from_bytes(buf[20:24], "little") + 32  # pv_header.device_size_xl
+            size = int.from_bytes(buf[at:at + 8], "little") if at + 8 <= len(buf) else -1
+            crc = int.from_bytes(buf[16:20], "little")
+            out[p.start] = size == p.size and crc == lvm_crc(buf[LABEL_CRC_START:])
     return out
 
 
@@ -267,15 +276,23 @@ class _Reading:
     sector_size: int
     parts: list[Partition]
     notes: list[str]
-    labels: set[int]
+    labels: dict[int, bool]
+    """Start of each partition with an LVM label -> the label records the partition's size."""
     fits: bool
     """Every partition lies inside the image."""
 
+    @property
+    def evidence(self) -> tuple[bool, int, int]:
+        return self.fits, sum(self.labels.values()), len(self.labels)
 
-def _offsets(starts: set[int]) -> str:
-    shown = sorted(starts)[:4]
-    more = len(starts) - len(shown)
-    return ", ".join(map(str, shown)) + (f" and {more} more" if more else "")
+    def describe(self) -> str:
+        if not self.labels:
+            return f"as {self.sector_size}-byte sectors, no LVM label at a partition start"
+        shown = sorted(self.labels)[:4]
+        more = f" and {len(self.labels) - 4} more" if len(self.labels) > 4 else ""
+        return (f"as {self.sector_size}-byte sectors, LVM labels at bytes "
+                f"{', '.join(map(str, shown))}{more} ({sum(self.labels.values())} recording "
+                f"their partition's size{'' if self.fits else '; partitions past the end'})")
 
 
 def _mbr_by_evidence(source: Source, mbr, warnings: list[str]) -> list[Partition]:
@@ -284,9 +301,10 @@ def _mbr_by_evidence(source: Source, mbr, warnings: list[str]) -> list[Partition
     The MBR counts in logical sectors, which the image does not record: a disk with
     4096-byte sectors (as lvm2 sees it through ``losetup --sector-size 4096``) has the
     same MBR bytes with 8 times the offsets. 512 is kept unless the 4096 reading finds
-    LVM labels at partition starts the 512 reading does not. If both readings find
-    labels, the one whose partitions fit in the image, then the one with more labels
-    (512 on a tie) is used, with a warning naming both.
+    LVM labels at partition starts the 512 reading does not. It is used without a word
+    when 512 finds no label and one of its labels records its partition's size; else
+    both readings are weighed (partitions inside the image, labels recording their
+    partition's size, labels; 512 on a tie) and a warning names both.
     """
     readings: list[_Reading] = []
     failed: LvmReadError | None = None
@@ -302,21 +320,21 @@ def _mbr_by_evidence(source: Source, mbr, warnings: list[str]) -> list[Partition
         readings.append(_Reading(ss, parts, notes, _labelled(source, parts), fits))
     small = next((r for r in readings if r.sector_size == 512), None)
     big = next((r for r in readings if r.sector_size == 4096), None)
-    if big is None or not big.labels - (small.labels if small else set()):
+    if big is None or not set(big.labels) - set(small.labels if small else ()):
         if small is None:
             raise failed or _error(source, "the MBR could not be read", 0)
         pick = small
-    elif small is None or not small.labels:
+    elif small is None or (not small.labels and any(big.labels.values())):
         pick = big
     else:
-        pick = big if (big.fits, len(big.labels)) > (small.fits, len(small.labels)) else small
+        pick = big if big.evidence > small.evidence else small
         other = small if pick is big else big
+        lost = set(other.labels) - set(pick.labels)
         warnings.append(
-            f"{source.name}: the MBR reads as 512-byte sectors (LVM labels at bytes "
-            f"{_offsets(small.labels)}) and as 4096-byte sectors (LVM labels at bytes "
-            f"{_offsets(big.labels)}); the image does not say which is right; using "
-            f"{pick.sector_size} (the PVs only the {other.sector_size}-byte reading finds "
-            f"are not used)")
+            f"{source.name}: the image does not say its sector size, and its MBR reads "
+            f"{small.describe()}, and {big.describe()}; using {pick.sector_size}-byte "
+            f"sectors" + (f" (the labels only the {other.sector_size}-byte reading finds "
+                          "are not used)" if lost else ""))
     warnings.extend(pick.notes)
     return pick.parts
 

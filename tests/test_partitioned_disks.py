@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
+from lvmread.crc import lvm_crc
 from lvmread.errors import LvmReadError
 from lvmread.partitions import find_partitions, has_partition_table
 from lvmread.source import open_input
@@ -221,10 +222,39 @@ def test_mbr_read_both_ways_warns(fixture_images, tmp_path) -> None:
     out = run("ls", "--json", str(image))
     assert_ls_is_lvm2s("mbr4k", out, image)
     (warning,) = warnings_of(out)
-    assert f"{image}: the MBR reads as 512-byte sectors (LVM labels at bytes 131072)" \
-        in warning
-    assert "4096-byte sectors (LVM labels at bytes 1048576, 8388608)" in warning
-    assert "using 4096" in warning
+    assert warning == (
+        f"lvmread: warning: {image}: the image does not say its sector size, and its MBR "
+        "reads as 512-byte sectors, LVM labels at bytes 131072 (0 recording their "
+        "partition's size), and as 4096-byte sectors, LVM labels at bytes 1048576, 8388608 "
+        "(2 recording their partition's size); using 4096-byte sectors (the labels only "
+        "the 512-byte reading finds are not used)")
+
+
+def test_mbr_4096_labels_that_do_not_record_their_partition_warn(fixture_images,
+                                                                    tmp_path) -> None:
+    """512 finds no label and 4096 finds labels, but none records its partition's size
+    (a PV image stored 8 times further in than a partition starts?): still used, but
+    not without a word."""
+    image = copy(fixture_images, "mbr4k", tmp_path)
+    for start in (256 * 4096, 2048 * 4096):  # p1, p5: pv_header.device_size, label CRC
+        at = start + 512
+        with open(image, "r+b") as f:
+            f.seek(at + 32 + 32)
+            f.write(struct.pack("<Q", 1536 * 4096 + 4096))
+            f.seek(at + 20)
+            crc = lvm_crc(f.read(492))
+            f.seek(at + 16)
+            f.write(struct.pack("<I", crc))
+    out = run("ls", "--json", str(image))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)["report"]
+    assert [v["vg_name"] for e in report for v in e["vg"]] == ["vg4kmbr"]
+    mbr = [w for w in warnings_of(out) if "its MBR reads" in w]
+    assert mbr == [
+        f"lvmread: warning: {image}: the image does not say its sector size, and its MBR "
+        "reads as 512-byte sectors, no LVM label at a partition start, and as 4096-byte "
+        "sectors, LVM labels at bytes 1048576, 8388608 (0 recording their partition's "
+        "size); using 4096-byte sectors"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("losetup") is None,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import layout
 from .crc import lvm_crc
-from .errors import LabelError, LvmReadError
+from .errors import LvmReadError
 from .pv import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
@@ -351,34 +351,14 @@ def _dump_text(
 
 
 def dump_input(path: str) -> dict[str, Any]:
-    """Dump every PV of one input: the whole device if it has a label, else its partitions."""
-    from .partitions import partition_sources
-    from .pv import find_label
+    """Dump every PV of one input where lvm2 would look (:func:`~lvmread.scan.label_sources`):
+    the whole device if it has a label and no partition table, else its partitions."""
+    from .scan import label_sources
     from .source import open_input
 
     warnings: list[str] = []
     with open_input(path) as infile:
-        whole = infile.source(0, infile.size)
-        found = find_label(whole)
-        pvs = []
-        if found is not None:
-            pvs.append(dump_pv(whole, found[0]))
-        else:
-            try:
-                parts = partition_sources(infile, warnings)
-            except LvmReadError as exc:
-                warnings.append(str(exc))
-                parts = []
-            for part in parts:
-                f = find_label(part)
-                if f is not None:
-                    pvs.append(dump_pv(part, f[0]))
-        if not pvs:
-            raise LabelError(
-                "no LVM label in sectors 0-3 of the device or of any partition",
-                file=path,
-                offset=0,
-            )
+        pvs = [dump_pv(source, sector) for source, sector in label_sources(infile, warnings)]
     return {"path": path, "pvs": pvs, "warnings": warnings}
 
 

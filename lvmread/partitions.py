@@ -4,6 +4,12 @@ A PV may live in a partition of any type (lvm2 merely recognises the LVM types
 ``0x8e`` and ``e6d6d379-f507-44c2-a23c-238f2a3df928``), so every partition is
 reported. Partitions are numbered as Linux does: MBR primaries 1-4 by slot,
 logical partitions from 5 in chain order, GPT entries by their index + 1.
+
+An image file does not say its logical sector size, which both MBR and GPT count in:
+GPT is tried with 512- and 4096-byte sectors (its header says which is right); an MBR
+is read with 4096-byte sectors only when that finds LVM labels 512 does not (see
+:func:`find_partitions`). :func:`has_partition_table` is lvm2's own test for "this
+whole device is partitioned", which decides whether a label on the whole device counts.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from dataclasses import dataclass
 
 from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
-from .errors import HeaderError
+from .crc import lvm_crc
+from .errors import HeaderError, LvmReadError
+from .layout import LABEL_CRC_START
+from .pv import find_label
 from .source import InputFile, Source
 
 MBR_SIZE = 512
@@ -24,6 +33,7 @@ LVM_MBR_TYPE = 0x8E
 LVM_GPT_TYPE = "e6d6d379-f507-44c2-a23c-238f2a3df928"
 GPT_SIGNATURE = b"EFI PART"
 GPT_SECTOR_SIZES = (512, 4096)  # tried in turn on image files, which do not say
+MBR_SECTOR_SIZES = (512, 4096)  # both read on image files; evidence decides
 MAX_LOGICAL = 128  # bound on the EBR chain
 MAX_GPT_ENTRIES = 1024
 MIN_GPT_HEADER = 92
@@ -102,6 +112,8 @@ def find_partitions(source: Source, warnings: list[str] | None = None) -> list[P
 
     Raises HeaderError for a malformed table. Partitions reaching past the end of
     the input (a truncated image) are kept, with a message appended to ``warnings``.
+    An MBR on an image file is read with 512-byte sectors unless 4096-byte sectors
+    find LVM labels that 512 does not (see :func:`_mbr_by_evidence`).
     """
     if warnings is None:
         warnings = []
@@ -112,7 +124,53 @@ def find_partitions(source: Source, warnings: list[str] | None = None) -> list[P
         return []
     if any(e.type == GPT_PROTECTIVE_TYPE for e in mbr.entries):
         return _find_gpt(source, warnings)
-    return _find_mbr(source, mbr, warnings)
+    if source.sector_size:
+        return _find_mbr(source, mbr, source.sector_size, warnings)
+    return _mbr_by_evidence(source, mbr, warnings)
+
+
+def has_partition_table(source: Source) -> bool:
+    """lvm2's test for a partitioned whole device (``_has_partition_table`` in dev-type.c).
+
+    lvm2's "partitioned" filter does not scan such a device for a PV, whatever sectors
+    0-3 hold: an MBR signature with every boot flag 0x00 or 0x80 and at least one slot
+    of non-zero length (any type), where a protective slot (0xee) counts only if the GPT
+    behind it has an entry with a non-zero type; without the MBR signature, such a GPT
+    alone. No checksum is checked (lvm2 checks none). Reads at most a few KiB.
+    """
+    if source.size < MBR_SIZE:
+        return False
+    raw = source.pread(MBR_SIZE, 0)
+    if raw[510:512] != MBR_MAGIC:
+        return _gpt_has_entries(source)
+    found = False
+    for at in range(446, 510, 16):  # boot flag, type and length of each slot
+        boot, kind, length = raw[at], raw[at + 4], int.from_bytes(raw[at + 12:at + 16], "little")
+        if boot & 0x7F:
+            return False
+        if length:
+            if kind == GPT_PROTECTIVE_TYPE and not found:
+                found = _gpt_has_entries(source)
+            else:
+                found = True
+    return found
+
+
+def _gpt_has_entries(source: Source) -> bool:
+    """A GPT signature at LBA 1 and an entry whose type GUID is not zero (lvm2's check)."""
+    for ss in [source.sector_size] if source.sector_size else GPT_SECTOR_SIZES:
+        if 2 * ss > source.size or source.pread(len(GPT_SIGNATURE), ss) != GPT_SIGNATURE:
+            continue
+        h = GptHeader.parse(source.pread(GptHeader.sizeof(), ss))
+        if h.entry_size < 8:
+            continue
+        for i in range(min(h.num_entries, MAX_GPT_ENTRIES)):
+            at = h.entries_lba * ss + i * h.entry_size
+            if at + 8 > source.size:
+                break  # lvm2: a failed read counts as "no partition table"
+            if source.pread(8, at) != bytes(8):
+                return True
+    return False
 
 
 def partition_sources(infile: InputFile, warnings: list[str] | None = None) -> list[Source]:
@@ -133,11 +191,10 @@ def _check_end(source: Source, p: Partition, warnings: list[str]) -> None:
 
 # --- MBR -------------------------------------------------------------------
 
-def _find_mbr(source: Source, mbr, warnings: list[str]) -> list[Partition]:
-    ss = source.sector_size or 512
+def _find_mbr(source: Source, mbr, ss: int, warnings: list[str]) -> list[Partition]:
     primaries = []
     for number, e in enumerate(mbr.entries, 1):
-        if e.type == 0 or e.num_sectors == 0:
+        if e.num_sectors == 0:  # as Linux: a slot of type 0 with a length is a partition
             continue
         if e.lba_start == 0:
             raise _error(source, f"partition {number} starts at sector 0, over the MBR",
@@ -176,7 +233,7 @@ def _read_ebr_chain(source: Source, ext: Partition, ss: int, number: int,
                 break
             raise _error(source, "EBR lacks the 0x55AA signature", here + 510)
         for e in ebr.entries[:2]:  # slot 0: the logical partition, slot 1: the next EBR
-            if e.type == 0 or e.num_sectors == 0:
+            if e.num_sectors == 0:
                 continue
             if e.type in EXTENDED_TYPES:
                 if next_at is None:
@@ -189,6 +246,97 @@ def _read_ebr_chain(source: Source, ext: Partition, ss: int, number: int,
                 _check_end(source, p, warnings)
                 out.append(p)
     return out
+
+
+def _labelled(source: Source, parts: list[Partition]) -> dict[int, bool]:
+    """Start offset -> label evidence of each partition holding an LVM label in sectors
+    0-3: True when the label's checksum holds and its pv_header records the partition's
+    size as the device size (lvm2 writes the size of the device it was made on)."""
+    out = {}
+    for p in parts:
+        if p.is_extended or p.start >= source.size:
+            continue
+        try:
+            found = find_label(Source(source.file, source.start + p.start, p.size))
+        except LvmReadError:  # a partition reaching past a truncated image
+            continue
+        if found is not None:
+            buf = found[1]
+            at = int.from_bytes(buf[20:24], "little") + 32  # pv_header.device_size_xl
+            size = int.from_bytes(buf[at:at + 8], "little") if at + 8 <= len(buf) else -1
+            crc = int.from_bytes(buf[16:20], "little")
+            out[p.start] = size == p.size and crc == lvm_crc(buf[LABEL_CRC_START:])
+    return out
+
+
+@dataclass
+class _Reading:
+    """The MBR read with one sector size: its partitions, their warnings, labelled starts."""
+
+    sector_size: int
+    parts: list[Partition]
+    notes: list[str]
+    labels: dict[int, bool]
+    """Start of each partition with an LVM label -> the label records the partition's size."""
+    fits: bool
+    """Every partition lies inside the image."""
+
+    @property
+    def evidence(self) -> tuple[bool, int, int]:
+        return self.fits, sum(self.labels.values()), len(self.labels)
+
+    def describe(self) -> str:
+        if not self.labels:
+            return f"as {self.sector_size}-byte sectors, no LVM label at a partition start"
+        shown = sorted(self.labels)[:4]
+        more = f" and {len(self.labels) - 4} more" if len(self.labels) > 4 else ""
+        return (f"as {self.sector_size}-byte sectors, LVM labels at bytes "
+                f"{', '.join(map(str, shown))}{more} ({sum(self.labels.values())} recording "
+                f"their partition's size{'' if self.fits else '; partitions past the end'})")
+
+
+def _mbr_by_evidence(source: Source, mbr, warnings: list[str]) -> list[Partition]:
+    """Read an MBR of an image file, whose sector size is unknown, as 512 or 4096.
+
+    The MBR counts in logical sectors, which the image does not record: a disk with
+    4096-byte sectors (as lvm2 sees it through ``losetup --sector-size 4096``) has the
+    same MBR bytes with 8 times the offsets. 512 is kept unless the 4096 reading finds
+    LVM labels at partition starts the 512 reading does not. It is used without a word
+    when 512 finds no label and one of its labels records its partition's size; else
+    both readings are weighed (partitions inside the image, labels recording their
+    partition's size, labels; 512 on a tie) and a warning names both.
+    """
+    readings: list[_Reading] = []
+    failed: LvmReadError | None = None
+    for ss in MBR_SECTOR_SIZES:
+        notes: list[str] = []
+        try:
+            parts = _find_mbr(source, mbr, ss, notes)
+        except LvmReadError as exc:
+            if ss == 512:
+                failed = exc
+            continue
+        fits = all(p.start + p.size <= source.size for p in parts)
+        readings.append(_Reading(ss, parts, notes, _labelled(source, parts), fits))
+    small = next((r for r in readings if r.sector_size == 512), None)
+    big = next((r for r in readings if r.sector_size == 4096), None)
+    if big is None or not set(big.labels) - set(small.labels if small else ()):
+        if small is None:
+            raise failed or _error(source, "the MBR could not be read", 0)
+        pick = small
+    elif small is None or (not small.labels and any(big.labels.values())):
+        pick = big
+    else:
+        pick = big if big.evidence > small.evidence else small
+        other = small if pick is big else big
+        lost = set(other.labels) - set(pick.labels)
+        warnings.append(
+            f"{source.name}: the image does not say its sector size, and its MBR reads "
+            f"{small.describe()}, and {big.describe()}; using {pick.sector_size}-byte "
+            f"sectors" + (f" (the labels only the {other.sector_size}-byte reading finds "
+                          "are not used)" if lost else ""))
+    warnings.extend(pick.notes)
+    return pick.parts
 
 
 # --- GPT -------------------------------------------------------------------

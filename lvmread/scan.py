@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import LabelError, LvmReadError, MetadataError, UsageError
+from .layout import SECTOR_SIZE
 from .metadata import parse_metadata
 from .model import VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
 if TYPE_CHECKING:
-    from .source import InputFile
+    from .source import InputFile, Source
 
 
 @dataclass
@@ -54,29 +55,81 @@ def parse_copy(text: MetadataText, cache: Optional[dict] = None) -> MetadataCopy
     return MetadataCopy(text=text, tree=tree, vg_name=name, vg_uuid=uuid, seqno=seqno)
 
 
-def find_pvs(infile: InputFile, warnings: list[str]) -> list[PVDevice]:
-    """The PVs of one input: the whole device if it carries a label, else its partitions."""
-    from .partitions import partition_sources
+def label_sources(infile: InputFile, warnings: list[str]) -> list[tuple[Source, int]]:
+    """Where lvm2 would look for PVs on one input: (source, label sector) of each label.
 
-    whole = infile.source(0, infile.size)
-    if find_label(whole) is not None:
-        return [read_pv(whole)]
-    pvs: list[PVDevice] = []
+    The whole device, if it carries a label and no partition table; else each partition
+    that carries one. As lvm2's "partitioned" filter does, a label on the whole device
+    is not used when the device holds a partition table (:func:`has_partition_table`):
+    such a label is usually left from before the disk was partitioned. It is named in a
+    warning; if no partition carries a label, it is the error (never a silent "no PV").
+    """
+    from .partitions import has_partition_table, partition_sources
+
+    whole = infile.whole
+    found = find_label(whole)
+    if found is not None and not has_partition_table(whole):
+        return [(whole, found[0])]
+    stale = _stale_label(whole, found[0]) if found is not None else None
+    try:
+        parts = partition_sources(infile, warnings)
+    except LvmReadError:
+        if stale is not None:
+            warnings.append(str(stale))
+        raise
+    out: list[tuple[Source, int]] = []
     errors: list[LvmReadError] = []
-    for part in partition_sources(infile, warnings):
+    for part in parts:
         try:
-            if find_label(part) is not None:
-                pvs.append(read_pv(part))
-        except LvmReadError as exc:
+            f = find_label(part)
+        except LvmReadError as exc:  # a partition past the end of a truncated image
             errors.append(exc)
-    if not pvs:
-        if errors:
-            raise errors[0]
+            continue
+        if f is not None:
+            out.append((part, f[0]))
+    if stale is not None:
+        if not out and not errors:
+            stale.message += "; no partition carries an LVM label"
+            raise stale
+        warnings.append(str(stale))
+    if not out and errors:
+        raise errors[0]
+    warnings.extend(str(exc) for exc in errors)
+    if not out:
         raise LabelError(
             "no LVM label in sectors 0-3 of the device or of any partition",
             file=infile.path,
             offset=0,
         )
+    return out
+
+
+def _stale_label(whole: Source, sector: int) -> LabelError:
+    """The error (or warning) naming a whole-device label that lvm2 does not use."""
+    try:
+        pv = f"PV {read_pv(whole).uuid}"
+    except LvmReadError as exc:
+        pv = f"a PV whose label is unreadable ({exc.message})"
+    return LabelError(
+        f"LVM label in sector {sector} of the whole device ({pv}) is ignored, as lvm2 "
+        "ignores it: the device holds a partition table, so only its partitions are "
+        "scanned (a label left from before the disk was partitioned?)",
+        file=whole.path,
+        offset=whole.start + sector * SECTOR_SIZE,
+    )
+
+
+def find_pvs(infile: InputFile, warnings: list[str]) -> list[PVDevice]:
+    """The PVs of one input: the whole device, or its partitions (:func:`label_sources`)."""
+    pvs: list[PVDevice] = []
+    errors: list[LvmReadError] = []
+    for source, _sector in label_sources(infile, warnings):
+        try:
+            pvs.append(read_pv(source))
+        except LvmReadError as exc:
+            errors.append(exc)
+    if not pvs:
+        raise errors[0]
     warnings.extend(str(exc) for exc in errors)
     return pvs
 

@@ -5,11 +5,11 @@ metadata, join them into VGs by VG uuid, and pick the copy of the metadata to tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from .errors import LabelError, LvmReadError, MetadataError, UsageError
+from .errors import AmbiguousNameError, LabelError, LvmReadError, MetadataError, UsageError
 from .metadata import parse_metadata
-from .model import VolumeGroup, build_vg
+from .model import PhysicalVolume, VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
 if TYPE_CHECKING:
@@ -115,23 +115,39 @@ class DiskSet:
         return len(self.vgs)
 
     def vg(self, name_or_uuid: str) -> VolumeGroup:
-        """The VG with this name or uuid."""
+        """The VG with this uuid or name.
+
+        As lvm2 does, a name that two VGs (two VG uuids) carry is ambiguous: refused with
+        a :class:`UsageError` that says to name the VG by its uuid.
+        """
         u = name_or_uuid.replace("-", "")
         for vg in self.vgs:
-            if vg.name == name_or_uuid or vg.uuid.replace("-", "") == u:
+            if vg.uuid.replace("-", "") == u:
                 return vg
+        named = [vg for vg in self.vgs if vg.name == name_or_uuid]
+        if len({vg.uuid for vg in named}) > 1:
+            raise AmbiguousNameError(
+                f"VG name {name_or_uuid} is ambiguous: VGs {', '.join(v.uuid for v in named)} "
+                "have it; give the VG by its uuid (VGUUID/LV, or --vg UUID)"
+            )
+        if named:
+            return named[0]
         raise UsageError(f"no volume group {name_or_uuid} on the inputs")
 
     def lv(self, spec: str):
-        """The LV named ``VG/LV``, or the LV with this uuid in any VG."""
+        """The LV named ``VG/LV`` (VG by name or uuid), or the LV with this uuid in any VG."""
         if "/" in spec:
             vg_name, lv_name = spec.split("/", 1)
             return self.vg(vg_name).lv(lv_name)
         u = spec.replace("-", "")
-        for vg in self.vgs:
-            for lv in vg.lvs.values():
-                if lv.uuid.replace("-", "") == u:
-                    return lv
+        found = [lv for vg in self.vgs for lv in vg.lvs.values() if lv.uuid.replace("-", "") == u]
+        if len(found) > 1:  # a cloned VG (vgimportclone keeps the LV uuids)
+            raise AmbiguousNameError(
+                f"LV uuid {spec} is in VGs {', '.join(lv.vg.uuid for lv in found)}; "
+                "give VGUUID/LV"
+            )
+        if found:
+            return found[0]
         raise UsageError(f"no logical volume {spec} (give VG/LV or an LV uuid)")
 
     def close(self) -> None:
@@ -211,22 +227,70 @@ def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy
     return chosen
 
 
-def attach_devices(vg: VolumeGroup, pvs: list[PVDevice], warnings: list[str]) -> None:
-    """Join each PV of the metadata to the device that carries its uuid."""
+def attach_devices(
+    vg: VolumeGroup,
+    pvs: list[PVDevice],
+    warnings: list[str],
+    copies: Iterable[MetadataCopy] = (),
+) -> None:
+    """Join each PV of the metadata to the device that carries its uuid.
+
+    A PV uuid on several devices (a stale clone beside the current disk) gets one device,
+    by a rule that does not depend on the order of the inputs (:func:`_pick_device`); it
+    serves metadata and data alike, and each device not used is warned of, as lvm2 does.
+    """
+    found: dict[str, list[PVDevice]] = {}
     for dev in pvs:
-        pv = vg.pv_by_uuid(dev.uuid)
-        if pv is None:
-            continue
-        if pv.device is not None and pv.device is not dev:
-            warnings.append(
-                f"{dev.name}: PV {dev.uuid} is also on {pv.device.name}; using {pv.device.name}"
-            )
-            continue
-        pv.device = dev
+        found.setdefault(dev.uuid.replace("-", ""), []).append(dev)
+    for pv in vg.pvs.values():
+        devs = found.get(pv.uuid.replace("-", ""), [])
+        if len(devs) == 1:
+            pv.device = devs[0]
+        elif devs:
+            pv.device, why = _pick_device(vg, pv, devs, copies)
+            for dev in devs:
+                if dev is not pv.device:
+                    warnings.append(
+                        f"Not using device {dev.name} for PV {pv.uuid} of VG {vg.name}: "
+                        f"using {pv.device.name} ({why})"
+                    )
     for pv in vg.missing_pvs:
         warnings.append(
             f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
         )
+
+
+def _pick_device(
+    vg: VolumeGroup, pv: PhysicalVolume, devs: list[PVDevice], copies: Iterable[MetadataCopy]
+) -> tuple[PVDevice, str]:
+    """The device to use for a PV found on several, and why: one whose metadata area holds
+    the metadata in use (the very copy, or a current copy identical to it); else one
+    whose size is the PV's recorded size; else the first by name and offset (never by
+    the order of the inputs)."""
+    chosen = vg.sources[0] if vg.sources else None
+    area = getattr(chosen.text, "area", None) if chosen is not None else None
+    holds = {
+        id(c.text.area)
+        for c in copies
+        if chosen is not None and c.vg_uuid == chosen.vg_uuid and c.text.data == chosen.text.data
+    }
+    if area is not None:
+        holds.add(id(area))
+
+    def rank(dev: PVDevice) -> tuple[int, int, str, int]:
+        meta = 0 if any(id(m) in holds for m in dev.metadata_areas) else 1
+        size = 0 if dev.source.size >> 9 == pv.dev_size else 1
+        return meta, size, dev.name, dev.source.start
+
+    ranked = sorted(devs, key=rank)
+    best, runner = rank(ranked[0]), rank(ranked[1])
+    if best[0] < runner[0]:
+        why = f"it holds the metadata in use, seqno {vg.seqno}"
+    elif best[1] < runner[1]:
+        why = f"its size matches the PV's recorded size of {pv.dev_size} sectors"
+    else:
+        why = "the first by name: nothing else tells the copies apart"
+    return ranked[0], why
 
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
@@ -239,7 +303,7 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     if ds.activator is None:
         ds.activator = Activator()
     vg.activator = ds.activator
-    attach_devices(vg, ds.pvs, ds.warnings)
+    attach_devices(vg, ds.pvs, ds.warnings, ds.copies)
     ds.warnings.extend(check_vg(vg))
     return vg
 
@@ -278,13 +342,29 @@ def open_disks(
             ds.warnings.append(
                 f"{dev.name}: PV {dev.uuid} has no metadata area and no other input names it"
             )
-    ds.vgs.sort(key=lambda v: v.name)
+    ds.vgs.sort(key=lambda v: (v.name, v.uuid))
+    ds.warnings.extend(duplicate_vg_names(ds.vgs))
     if seqno is not None:
         from .history import note_reuse
 
         for built in ds.vgs:
             note_reuse(ds, built)
     return ds
+
+
+def duplicate_vg_names(vgs: Iterable[VolumeGroup]) -> list[str]:
+    """One warning per VG name that several VGs (VG uuids) carry: lvm2 lists them all
+    but refuses the name where one VG is meant."""
+    uuids: dict[str, list[str]] = {}
+    for vg in vgs:
+        if vg.uuid not in uuids.setdefault(vg.name, []):
+            uuids[vg.name].append(vg.uuid)
+    return [
+        f"VG name {name} is used by {len(us)} VGs: {', '.join(sorted(us))}; "
+        "give VGUUID/LV (or --vg UUID) to name one of them"
+        for name, us in sorted(uuids.items())
+        if len(us) > 1
+    ]
 
 
 def _forensic_choice(

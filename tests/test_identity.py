@@ -115,6 +115,11 @@ def test_same_vg_name_cli(same_name) -> None:
             assert table.returncode == 0, table.stderr
             assert table.stdout.decode().split()[1] == str(want["size"] // 512)
 
+    # --seqno 3: only samename_b's VG has that version; the error says which vg0 lacks it
+    cp = run("table", "--seqno", "3", "vg0/lva", a, b)
+    assert cp.returncode == 2
+    assert f"VG vg0 {ua} (seqnos found: 1-2)" in cp.stderr.decode()
+
     only = run("ls", "--vg", ub, a, b)
     assert only.returncode == 0 and not _warnings(only), only.stderr
     assert only.stdout.decode().count("\nvg0 ") == 2  # lva and lvb of samename_b

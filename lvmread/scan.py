@@ -211,7 +211,10 @@ def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy
         by_vg.setdefault(c.vg_uuid, []).append(c)
     chosen = []
     for group in by_vg.values():
-        best = max(group, key=lambda c: c.seqno)
+        top = max(c.seqno for c in group)
+        # copies of the same seqno that differ (a clone that went its own way): the first
+        # by input path and offset, so that the order of the inputs never decides
+        best = min((c for c in group if c.seqno == top), key=_copy_place)
         for c in group:
             if c.seqno < best.seqno:
                 warnings.append(
@@ -225,6 +228,12 @@ def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy
                 )
         chosen.append(best)
     return chosen
+
+
+def _copy_place(c: MetadataCopy) -> tuple[str, int]:
+    """Where a copy was read: (input path, byte offset in it)."""
+    area = c.text.area
+    return area.source.path, area.source.start + c.text.device_offset
 
 
 def attach_devices(

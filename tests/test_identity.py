@@ -213,6 +213,27 @@ def test_identical_clone_of_another_size(fixture_images, tmp_path) -> None:
             assert _sha(disks.lv("vg0/lva")) == want
 
 
+def test_diverged_clone_of_the_same_seqno(fixture_images, tmp_path) -> None:
+    """Two devices of one PV uuid whose copies have the same seqno but differ (a clone
+    that went its own way): the copy, and so the device, never depend on input order."""
+    (tmp_path / "b").mkdir()
+    recipe = {"fixture": "samename_a", "ops": [
+        {"file": "disk.img", "text": {"mda": 4096, "sub": ['creation_host = "[^"]*"',
+                                                             'creation_host = "other"']}},
+    ]}
+    (b,) = build(recipe, fixture_images, tmp_path / "b")
+    a = str(tmp_path / "a.img")
+    shutil.copyfile(fixture_images.images("samename_a")[0], a)
+    for inputs in ([a, b], [b, a]):
+        with lvmread.open(inputs) as disks:
+            (vg,) = disks
+            assert vg.sources[0].text.area.source.path == a
+            assert vg.lvs["lva"].creation_host != "other"
+            assert vg.pvs["pv0"].device.name == a
+            assert any(w.startswith(f"{b}: offset") and "differs" in w for w in disks.warnings)
+            assert any(w.startswith(f"Not using device {b} ") for w in disks.warnings)
+
+
 # ------------------------------------------------------------ two PV sections, one uuid
 
 

@@ -221,12 +221,19 @@ def _save_versions(versions, folder: str) -> None:
     except OSError as exc:  # a file of that name (an input?), no permission
         raise LvmReadError(f"cannot make the folder: {exc.strerror}", file=folder) from None
     n = 0
+    used: dict[str, int] = {}
     for v in versions:
         if v.kind != "disk":
             continue
         pv = os.path.basename(v.pv_name or v.source).replace("@", "_")
-        name = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
-               f"-mda{v.mda_index}-{v.offset}.vg" + ("" if v.complete else ".partial")
+        stem = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
+               f"-mda{v.mda_index}-{v.offset}"
+        # two inputs of one base name (a/disk.img, b/disk.img), two VGs of one name: the
+        # same stem for different copies; later ones get ~2, ~3...
+        used[stem] = used.get(stem, 0) + 1
+        if used[stem] > 1:
+            stem += f"~{used[stem]}"
+        name = stem + ".vg" + ("" if v.complete else ".partial")
         path = os.path.join(folder, name)
         try:
             with open(path, "xb") as f:
@@ -361,8 +368,9 @@ def _add_history(sub) -> None:
     hi.add_argument(
         "--save",
         metavar="DIR",
-        help="also write each copy's text to its own file in DIR (VG-seqnoN-PV-mdaI-OFFSET.vg; "
-        "'.partial' for incomplete ones); they can be given back with --metadata",
+        help="also write each copy's text to its own file in DIR (VG-seqnoN-PV-mdaI-OFFSET.vg, "
+        "~2, ~3... added where copies would share a name; '.partial' for incomplete ones); "
+        "they can be given back with --metadata",
     )
     _metadata_option(hi)
     hi.set_defaults(func=cmd_history)

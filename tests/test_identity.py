@@ -125,6 +125,24 @@ def test_same_vg_name_cli(same_name) -> None:
     assert only.stdout.decode().count("\nvg0 ") == 2  # lva and lvb of samename_b
 
 
+def test_history_save_keeps_every_copy_of_two_same_named_vgs(same_name, tmp_path) -> None:
+    """Both disks are called disk.img and both VGs vg0: the copies' file names collided
+    and the save stopped half way ('exists; not overwritten')."""
+    a, b = same_name
+    cp = run("history", "-q", "--save", str(tmp_path / "saved"), a, b)
+    assert cp.returncode == 0, cp.stderr
+    files = sorted((tmp_path / "saved").iterdir())
+    assert [f.name for f in files] == [
+        "vg0-seqno1-disk.img-mda0-4608.vg", "vg0-seqno1-disk.img-mda0-4608~2.vg",
+        "vg0-seqno2-disk.img-mda0-5632.vg", "vg0-seqno2-disk.img-mda0-5632~2.vg",
+        "vg0-seqno3-disk.img-mda0-7168.vg"]
+    uuids = {_vg_uuid("samename_a"): 0, _vg_uuid("samename_b"): 0}
+    for f in files:
+        (uuid,) = [u for u in uuids if f'id = "{u}"' in f.read_text()]
+        uuids[uuid] += 1
+    assert sorted(uuids.values()) == [2, 3]
+
+
 def test_cloned_vg_shares_pv_and_lv_uuids(fixture_images, tmp_path) -> None:
     """A disk copied and given a new VG uuid (as vgimportclone would, without renaming):
     same VG name, PV uuid and LV uuid in two VGs. Each VG keeps its own disk; the LV

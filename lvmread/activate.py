@@ -10,10 +10,13 @@ same tables name image files (userspace reading) or ``major:minor`` (a kernel).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import ActivationError, MissingPVError
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+
+if TYPE_CHECKING:
+    from .dm import DeviceMapper
 
 DeviceToken = Callable[[PhysicalVolume], str]
 MAX_DEPTH = 16
@@ -256,7 +259,8 @@ def reading_token(pv: PhysicalVolume) -> str:
 
 
 class Activator:
-    """Maps LVs onto userspace :class:`~lvmread.dm.DeviceMapper` s and opens them for reading.
+    """Maps LVs onto userspace device mappers (:class:`~lvmread.dm.DeviceMapper`) and opens
+    them for reading.
 
     Each VG has a device mapper of its own, so two VGs of one name (two VG uuids) never
     share a device name: an LV is read only from its own VG's devices. Userspace reading
@@ -265,25 +269,29 @@ class Activator:
     """
 
     def __init__(self) -> None:
-        self._dms: dict[int, tuple[VolumeGroup, Any]] = {}
+        self._dms: dict[int, tuple[VolumeGroup, DeviceMapper]] = {}
         """id(VG) -> (the VG, its DeviceMapper): one namespace per VG."""
 
-    def dm_of(self, vg: VolumeGroup):
+    def dm_of(self, vg: VolumeGroup) -> DeviceMapper:
         """The device mapper of ``vg`` (made on first use), with its PVs registered."""
         entry = self._dms.get(id(vg))
         if entry is None:
             from .dm import DeviceMapper, FileDevice
 
             dm = DeviceMapper(host_devices=False, max_name_bytes=None)
-            for pv in vg.pvs.values():
-                if pv.device is None:
-                    continue
-                src = pv.device.source
-                # a partition of a truncated image reaches past its end: register what is
-                # there (the plan maps what lies past it as missing)
-                size = readable_sectors(pv) << 9
-                dev = FileDevice(src.path, start=src.start, size=size, name=src.name)
-                dm.add_device(reading_token(pv), dev)
+            try:
+                for pv in vg.pvs.values():
+                    if pv.device is None:
+                        continue
+                    src = pv.device.source
+                    # a partition of a truncated image reaches past its end: register what
+                    # is there (the plan maps what lies past it as missing)
+                    size = readable_sectors(pv) << 9
+                    dev = FileDevice(src.path, start=src.start, size=size, name=src.name)
+                    dm.add_device(reading_token(pv), dev)
+            except BaseException:
+                dm.close()
+                raise
             entry = self._dms[id(vg)] = (vg, dm)
         return entry[1]
 

@@ -118,7 +118,7 @@ class DiskSet:
         """The VG with this uuid or name.
 
         As lvm2 does, a name that two VGs (two VG uuids) carry is ambiguous: refused with
-        a :class:`UsageError` that says to name the VG by its uuid.
+        an :class:`AmbiguousNameError` (a :class:`UsageError`) that says to give the uuid.
         """
         u = name_or_uuid.replace("-", "")
         for vg in self.vgs:
@@ -127,7 +127,7 @@ class DiskSet:
         named = [vg for vg in self.vgs if vg.name == name_or_uuid]
         if len({vg.uuid for vg in named}) > 1:
             raise AmbiguousNameError(
-                f"VG name {name_or_uuid} is ambiguous: VGs {', '.join(v.uuid for v in named)} "
+                f"VG name {name_or_uuid} is ambiguous: VGs {_few([v.uuid for v in named])} "
                 "have it; give the VG by its uuid (VGUUID/LV, or --vg UUID)"
             )
         if named:
@@ -143,7 +143,7 @@ class DiskSet:
         found = [lv for vg in self.vgs for lv in vg.lvs.values() if lv.uuid.replace("-", "") == u]
         if len(found) > 1:  # a cloned VG (vgimportclone keeps the LV uuids)
             raise AmbiguousNameError(
-                f"LV uuid {spec} is in VGs {', '.join(lv.vg.uuid for lv in found)}; "
+                f"LV uuid {spec} is in VGs {_few([lv.vg.uuid for lv in found])}; "
                 "give VGUUID/LV"
             )
         if found:
@@ -257,12 +257,11 @@ def attach_devices(
             pv.device = devs[0]
         elif devs:
             pv.device, why = _pick_device(vg, pv, devs, copies)
-            for dev in devs:
-                if dev is not pv.device:
-                    warnings.append(
-                        f"Not using device {dev.name} for PV {pv.uuid} of VG {vg.name}: "
-                        f"using {pv.device.name} ({why})"
-                    )
+            unused = [dev.name for dev in devs if dev is not pv.device]
+            warnings.append(
+                f"Not using device{'s' if len(unused) > 1 else ''} {_few(unused)} for PV "
+                f"{pv.uuid} of VG {vg.name}: using {pv.device.name} ({why})"
+            )
     for pv in vg.missing_pvs:
         warnings.append(
             f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
@@ -291,15 +290,15 @@ def _pick_device(
         size = 0 if dev.source.size >> 9 == pv.dev_size else 1
         return meta, size, dev.name, dev.source.start
 
-    ranked = sorted(devs, key=rank)
-    best, runner = rank(ranked[0]), rank(ranked[1])
-    if best[0] < runner[0]:
+    ranks = sorted((rank(dev), i) for i, dev in enumerate(devs))
+    best = ranks[0][0]
+    if any(r[0] > best[0] for r, _ in ranks):
         why = f"it holds the metadata in use, seqno {vg.seqno}"
-    elif best[1] < runner[1]:
+    elif any(r[1] > best[1] for r, _ in ranks):
         why = f"its size matches the PV's recorded size of {pv.dev_size} sectors"
     else:
         why = "the first by name: nothing else tells the copies apart"
-    return ranked[0], why
+    return devs[ranks[0][1]], why
 
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
@@ -364,16 +363,24 @@ def open_disks(
 def duplicate_vg_names(vgs: Iterable[VolumeGroup]) -> list[str]:
     """One warning per VG name that several VGs (VG uuids) carry: lvm2 lists them all
     but refuses the name where one VG is meant."""
-    uuids: dict[str, list[str]] = {}
+    uuids: dict[str, set[str]] = {}
     for vg in vgs:
-        if vg.uuid not in uuids.setdefault(vg.name, []):
-            uuids[vg.name].append(vg.uuid)
-    return [
-        f"VG name {name} is used by {len(us)} VGs: {', '.join(sorted(us))}; "
+        uuids.setdefault(vg.name, set()).add(vg.uuid)
+    dups = [(name, sorted(us)) for name, us in sorted(uuids.items()) if len(us) > 1]
+    out = [
+        f"VG name {name} is used by {len(us)} VGs: {_few(us)}; "
         "give VGUUID/LV (or --vg UUID) to name one of them"
-        for name, us in sorted(uuids.items())
-        if len(us) > 1
+        for name, us in dups[:3]
     ]
+    if len(dups) > 3:
+        out.append(f"and {len(dups) - 3} more VG names used by several VGs")
+    return out
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    """``a, b, c, d and 5 more``: a list for one line of a message."""
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def _forensic_choice(

@@ -214,6 +214,16 @@ def test_stale_clone_is_not_used_whatever_the_order(fixture_images, order) -> No
     assert any(f"Not using device {imgs['clone.img']}" in w for w in _warnings(cat))
 
 
+def test_many_copies_of_one_pv_give_one_warning(fixture_images) -> None:
+    imgs = {p.name: str(p) for p in fixture_images.images("clone")}
+    with lvmread.open([imgs["clone.img"]] * 6 + [imgs["disk.img"]]) as disks:
+        assert disks.vg("vgclone").pvs["pv0"].device.name == imgs["disk.img"]
+        (note,) = [w for w in disks.warnings if w.startswith("Not using device")]
+        assert note.startswith(f"Not using devices {imgs['clone.img']}, ")
+        assert " and 2 more for PV " in note
+        assert _sha(disks.lv("vgclone/lvb")) == _content("clone")["vgclone/lvb"]["sha256"]
+
+
 def test_identical_clone_of_another_size(fixture_images, tmp_path) -> None:
     """Both devices hold the same metadata: the one whose size is the PV's recorded
     dev_size is used, whichever comes first."""

@@ -34,12 +34,13 @@ def open(
     """Open disk images or devices read-only and assemble the LVM volume groups on them.
 
     Returns a :class:`~lvmread.scan.DiskSet`: iterate it for the VGs, or use
-    ``disks.vg(name)`` and ``disks.lv("VG/LV")``; ``disks.errors`` and ``disks.warnings``
-    hold what could not be read. Close it (or use ``with``) to close the inputs.
+    ``disks.vg(name)`` and ``disks.lv("VG/LV")`` (a VG name that two VGs carry is ambiguous
+    and refused: give the VG uuid); ``disks.errors`` and ``disks.warnings`` hold what could
+    not be read. Close it (or use ``with``) to close the inputs.
 
     ``seqno`` builds the VGs from that older version of their metadata (still in the
     metadata ring); ``metadata`` adds lvm2 backup or archive files as metadata sources;
-    ``vg`` keeps only the VG of that name.
+    ``vg`` keeps only the VG(s) of that name, or the VG of that uuid.
     """
     from .scan import open_disks
 

@@ -10,10 +10,13 @@ same tables name image files (userspace reading) or ``major:minor`` (a kernel).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import ActivationError, MissingPVError
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+
+if TYPE_CHECKING:
+    from .dm import DeviceMapper
 
 DeviceToken = Callable[[PhysicalVolume], str]
 MAX_DEPTH = 16
@@ -246,32 +249,51 @@ def table(lv: LogicalVolume, token: DeviceToken = image_token, partial: bool = F
     return plan(lv, token, partial)[-1].text
 
 
+def reading_token(pv: PhysicalVolume) -> str:
+    """Name a PV as the activator's own device mapper knows it (tables to read through):
+    ``PV/pvN``, unique in the VG's namespace whatever the input's path, and never a mapped
+    device's name (those hold no ``/``)."""
+    if pv.device is None:
+        raise MissingPVError(f"PV {pv.uuid} is missing")
+    return f"PV/{pv.key}"
+
+
 class Activator:
-    """Maps LVs onto a userspace :class:`~lvmread.dm.DeviceMapper` and opens them for reading."""
+    """Maps LVs onto userspace device mappers (:class:`~lvmread.dm.DeviceMapper`) and opens
+    them for reading.
+
+    Each VG has a device mapper of its own, so two VGs of one name (two VG uuids) never
+    share a device name: an LV is read only from its own VG's devices. Userspace reading
+    is not bound by the kernel's 127-byte device-name limit (a VG and an LV name lvm2
+    accepts can make a longer dm name); only kernel activation is.
+    """
 
     def __init__(self) -> None:
-        self._dm = None
-        self._registered: set[str] = set()
+        self._dms: dict[int, tuple[VolumeGroup, DeviceMapper]] = {}
+        """id(VG) -> (the VG, its DeviceMapper): one namespace per VG."""
 
-    @property
-    def dm(self):
-        if self._dm is None:
-            from .dm import DeviceMapper
+    def dm_of(self, vg: VolumeGroup) -> DeviceMapper:
+        """The device mapper of ``vg`` (made on first use), with its PVs registered."""
+        entry = self._dms.get(id(vg))
+        if entry is None:
+            from .dm import DeviceMapper, FileDevice
 
-            self._dm = DeviceMapper(host_devices=False)
-        return self._dm
-
-    def _register_pvs(self, vg: VolumeGroup) -> None:
-        for pv in vg.pvs.values():
-            if pv.device is None:
-                continue
-            src = pv.device.source
-            if src.name not in self._registered:
-                # a partition of a truncated image reaches past its end: register what is
-                # there (the plan maps what lies past it as missing)
-                size = readable_sectors(pv) << 9
-                self.dm.add_device(src.name, src.path, start=src.start, size=size)
-                self._registered.add(src.name)
+            dm = DeviceMapper(host_devices=False, max_name_bytes=None)
+            try:
+                for pv in vg.pvs.values():
+                    if pv.device is None:
+                        continue
+                    src = pv.device.source
+                    # a partition of a truncated image reaches past its end: register what
+                    # is there (the plan maps what lies past it as missing)
+                    size = readable_sectors(pv) << 9
+                    dev = FileDevice(src.path, start=src.start, size=size, name=src.name)
+                    dm.add_device(reading_token(pv), dev)
+            except BaseException:
+                dm.close()
+                raise
+            entry = self._dms[id(vg)] = (vg, dm)
+        return entry[1]
 
     def open(self, lv: LogicalVolume, partial: bool = False):
         """The LV as a read-only binary file object (a :class:`~lvmread.dm.MappedDevice`)."""
@@ -283,10 +305,9 @@ class Activator:
                 f"LV {lv.vg.name}/{lv.name} has extents on missing PV(s) {missing}; "
                 "use --partial to read it with those ranges as I/O errors"
             )
-        steps = plan(lv, image_token, partial, reading=True)
-        dm = self.dm
+        steps = plan(lv, reading_token, partial, reading=True)
         try:
-            self._register_pvs(lv.vg)
+            dm = self.dm_of(lv.vg)
             for dev in steps:
                 if dev.name not in dm:
                     dm.create(dev.name, dev.text)
@@ -300,7 +321,7 @@ class Activator:
         return table(lv, devno_token if devno else image_token, partial)
 
     def close(self) -> None:
-        if self._dm is not None:
-            self._dm.close()
-            self._dm = None
-            self._registered.clear()
+        entries = list(self._dms.values())
+        self._dms.clear()
+        for _vg, dm in entries:
+            dm.close()

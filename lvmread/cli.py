@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Optional
 
-from .errors import LvmReadError, UsageError
+from .errors import AmbiguousNameError, LvmReadError, UsageError
 
 PROG = "lvmread"
 
@@ -72,9 +72,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return _report_problems(ds, args.quiet, lv_warnings=True)
 
 
-def _find_lv(ds, spec: str):
+def _find_lv(ds, spec: str, vg: Optional[str] = None):
+    """The LV ``spec`` names (``VG/LV``, ``VGUUID/LV`` or an LV uuid; with ``--vg``, also a
+    bare LV name in that VG)."""
     try:
+        if vg is not None and "/" not in spec:
+            return ds.vg(vg).lv(spec)
         return ds.lv(spec)
+    except AmbiguousNameError:
+        raise
     except UsageError as exc:
         if ds.errors and not ds.vgs:
             raise ds.errors[0] from None
@@ -87,7 +93,7 @@ def _find_lv(ds, spec: str):
 def cmd_table(args: argparse.Namespace) -> int:
     with _open(args, _spec_vg(args.lv)) as ds:
         status = _report_problems(ds, args.quiet)
-        lv = _find_lv(ds, args.lv)
+        lv = _find_lv(ds, args.lv, args.vg)
         _lv_report(ds, lv, args.quiet)
         sys.stdout.write(lv.table(partial=args.partial, devno=args.devno))
         return status
@@ -98,7 +104,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
     with _open(args, _spec_vg(args.lv)) as ds:
         status = _report_problems(ds, args.quiet)
-        lv = _find_lv(ds, args.lv)
+        lv = _find_lv(ds, args.lv, args.vg)
         check_output(args.output, [*ds.inputs, *(v.source for v in ds.metadata_files)])
         _lv_report(ds, lv, args.quiet)
         with lv.open(partial=args.partial) as src:
@@ -116,8 +122,13 @@ def _images(p: argparse.ArgumentParser, quiet: bool = True) -> None:
 
 def _lv_command(sub, name: str, help_text: str):
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("lv", metavar="VG/LV", help="the logical volume: VG/LV or its LV uuid")
+    p.add_argument(
+        "lv", metavar="VG/LV", help="the logical volume: VG/LV, VGUUID/LV or its LV uuid"
+    )
     _images(p)
+    p.add_argument(
+        "--vg", metavar="VG", help="the LV's volume group (name or uuid); VG/LV may then be LV"
+    )
     p.add_argument(
         "--partial",
         action="store_true",
@@ -216,12 +227,19 @@ def _save_versions(versions, folder: str, guard) -> None:
     except OSError as exc:  # a file of that name (an input?), no permission
         raise LvmReadError(f"cannot make the folder: {exc.strerror}", file=folder) from None
     n = 0
+    used: dict[str, int] = {}
     for v in versions:
         if v.kind != "disk":
             continue
         pv = os.path.basename(v.pv_name or v.source).replace("@", "_")
-        name = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
-               f"-mda{v.mda_index}-{v.offset}.vg" + ("" if v.complete else ".partial")
+        stem = f"{v.vg_name or 'unknown'}-seqno{'?' if v.seqno is None else v.seqno}-{pv}" \
+               f"-mda{v.mda_index}-{v.offset}"
+        # two inputs of one base name (a/disk.img, b/disk.img), two VGs of one name: the
+        # same stem for different copies; later ones get ~2, ~3...
+        used[stem] = used.get(stem, 0) + 1
+        if used[stem] > 1:
+            stem += f"~{used[stem]}"
+        name = stem + ".vg" + ("" if v.complete else ".partial")
         path = os.path.join(folder, name)
         guard.check(path)
         try:
@@ -357,8 +375,9 @@ def _add_history(sub) -> None:
     hi.add_argument(
         "--save",
         metavar="DIR",
-        help="also write each copy's text to its own file in DIR (VG-seqnoN-PV-mdaI-OFFSET.vg; "
-        "'.partial' for incomplete ones); they can be given back with --metadata",
+        help="also write each copy's text to its own file in DIR (VG-seqnoN-PV-mdaI-OFFSET.vg, "
+        "~2, ~3... added where copies would share a name; '.partial' for incomplete ones); "
+        "they can be given back with --metadata",
     )
     _metadata_option(hi)
     hi.set_defaults(func=cmd_history)

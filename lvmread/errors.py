@@ -97,6 +97,10 @@ class UsageError(LvmReadError):
     kind = "usage"
 
 
+class AmbiguousNameError(UsageError):
+    """A name that several VGs (or LVs of several VGs) carry: give a uuid instead."""
+
+
 class ActivationError(LvmReadError):
     """An LV cannot be mapped (unsupported segment type, missing PV without --partial)."""
 

@@ -653,6 +653,8 @@ def select_seqno(
         for uuid in missing:
             vs = hist.of_vg(uuid)
             name = next((v.vg_name for v in reversed(vs) if v.vg_name), uuid)
+            if len(hist.match_vg(name)) > 1:  # another VG has this name: say which one
+                name = f"{name} {uuid}"
             have = _ranges(hist.seqnos(uuid))
             names.append(f"VG {name} (seqnos found: {have or 'none usable'})")
         if vg is not None or not out:

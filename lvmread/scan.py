@@ -5,12 +5,12 @@ metadata, join them into VGs by VG uuid, and pick the copy of the metadata to tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from .errors import LabelError, LvmReadError, MetadataError, UsageError
+from .errors import AmbiguousNameError, LabelError, LvmReadError, MetadataError, UsageError
 from .layout import SECTOR_SIZE
 from .metadata import parse_metadata
-from .model import VolumeGroup, build_vg
+from .model import PhysicalVolume, VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
 if TYPE_CHECKING:
@@ -168,23 +168,39 @@ class DiskSet:
         return len(self.vgs)
 
     def vg(self, name_or_uuid: str) -> VolumeGroup:
-        """The VG with this name or uuid."""
+        """The VG with this uuid or name.
+
+        As lvm2 does, a name that two VGs (two VG uuids) carry is ambiguous: refused with
+        an :class:`AmbiguousNameError` (a :class:`UsageError`) that says to give the uuid.
+        """
         u = name_or_uuid.replace("-", "")
         for vg in self.vgs:
-            if vg.name == name_or_uuid or vg.uuid.replace("-", "") == u:
+            if vg.uuid.replace("-", "") == u:
                 return vg
+        named = [vg for vg in self.vgs if vg.name == name_or_uuid]
+        if len({vg.uuid for vg in named}) > 1:
+            raise AmbiguousNameError(
+                f"VG name {name_or_uuid} is ambiguous: VGs {_few([v.uuid for v in named])} "
+                "have it; give the VG by its uuid (VGUUID/LV, or --vg UUID)"
+            )
+        if named:
+            return named[0]
         raise UsageError(f"no volume group {name_or_uuid} on the inputs")
 
     def lv(self, spec: str):
-        """The LV named ``VG/LV``, or the LV with this uuid in any VG."""
+        """The LV named ``VG/LV`` (VG by name or uuid), or the LV with this uuid in any VG."""
         if "/" in spec:
             vg_name, lv_name = spec.split("/", 1)
             return self.vg(vg_name).lv(lv_name)
         u = spec.replace("-", "")
-        for vg in self.vgs:
-            for lv in vg.lvs.values():
-                if lv.uuid.replace("-", "") == u:
-                    return lv
+        found = [lv for vg in self.vgs for lv in vg.lvs.values() if lv.uuid.replace("-", "") == u]
+        if len(found) > 1:  # a cloned VG (vgimportclone keeps the LV uuids)
+            raise AmbiguousNameError(
+                f"LV uuid {spec} is in VGs {_few([lv.vg.uuid for lv in found])}; "
+                "give VGUUID/LV"
+            )
+        if found:
+            return found[0]
         raise UsageError(f"no logical volume {spec} (give VG/LV or an LV uuid)")
 
     def close(self) -> None:
@@ -248,7 +264,10 @@ def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy
         by_vg.setdefault(c.vg_uuid, []).append(c)
     chosen = []
     for group in by_vg.values():
-        best = max(group, key=lambda c: c.seqno)
+        top = max(c.seqno for c in group)
+        # copies of the same seqno that differ (a clone that went its own way): the first
+        # by input path and offset, so that the order of the inputs never decides
+        best = min((c for c in group if c.seqno == top), key=_copy_place)
         for c in group:
             if c.seqno < best.seqno:
                 warnings.append(
@@ -264,22 +283,75 @@ def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy
     return chosen
 
 
-def attach_devices(vg: VolumeGroup, pvs: list[PVDevice], warnings: list[str]) -> None:
-    """Join each PV of the metadata to the device that carries its uuid."""
+def _copy_place(c: MetadataCopy) -> tuple[str, int]:
+    """Where a copy was read: (input path, byte offset in it)."""
+    area = c.text.area
+    return area.source.path, area.source.start + c.text.device_offset
+
+
+def attach_devices(
+    vg: VolumeGroup,
+    pvs: list[PVDevice],
+    warnings: list[str],
+    copies: Iterable[MetadataCopy] = (),
+) -> None:
+    """Join each PV of the metadata to the device that carries its uuid.
+
+    A PV uuid on several devices (a stale clone beside the current disk) gets one device,
+    by a rule that does not depend on the order of the inputs (:func:`_pick_device`); it
+    serves metadata and data alike, and each device not used is warned of, as lvm2 does.
+    """
+    found: dict[str, list[PVDevice]] = {}
     for dev in pvs:
-        pv = vg.pv_by_uuid(dev.uuid)
-        if pv is None:
-            continue
-        if pv.device is not None and pv.device is not dev:
+        found.setdefault(dev.uuid.replace("-", ""), []).append(dev)
+    for pv in vg.pvs.values():
+        devs = found.get(pv.uuid.replace("-", ""), [])
+        if len(devs) == 1:
+            pv.device = devs[0]
+        elif devs:
+            pv.device, why = _pick_device(vg, pv, devs, copies)
+            unused = [dev.name for dev in devs if dev is not pv.device]
             warnings.append(
-                f"{dev.name}: PV {dev.uuid} is also on {pv.device.name}; using {pv.device.name}"
+                f"Not using device{'s' if len(unused) > 1 else ''} {_few(unused)} for PV "
+                f"{pv.uuid} of VG {vg.name}: using {pv.device.name} ({why})"
             )
-            continue
-        pv.device = dev
     for pv in vg.missing_pvs:
         warnings.append(
             f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
         )
+
+
+def _pick_device(
+    vg: VolumeGroup, pv: PhysicalVolume, devs: list[PVDevice], copies: Iterable[MetadataCopy]
+) -> tuple[PVDevice, str]:
+    """The device to use for a PV found on several, and why: one whose metadata area holds
+    the metadata in use (the very copy, or a current copy identical to it); else one
+    whose size is the PV's recorded size; else the first by name and offset (never by
+    the order of the inputs)."""
+    chosen = vg.sources[0] if vg.sources else None
+    area = getattr(chosen.text, "area", None) if chosen is not None else None
+    holds = {
+        id(c.text.area)
+        for c in copies
+        if chosen is not None and c.vg_uuid == chosen.vg_uuid and c.text.data == chosen.text.data
+    }
+    if area is not None:
+        holds.add(id(area))
+
+    def rank(dev: PVDevice) -> tuple[int, int, str, int]:
+        meta = 0 if any(id(m) in holds for m in dev.metadata_areas) else 1
+        size = 0 if dev.source.size >> 9 == pv.dev_size else 1
+        return meta, size, dev.name, dev.source.start
+
+    ranks = sorted((rank(dev), i) for i, dev in enumerate(devs))
+    best = ranks[0][0]
+    if any(r[0] > best[0] for r, _ in ranks):
+        why = f"it holds the metadata in use, seqno {vg.seqno}"
+    elif any(r[1] > best[1] for r, _ in ranks):
+        why = f"its size matches the PV's recorded size of {pv.dev_size} sectors"
+    else:
+        why = "the first by name: nothing else tells the copies apart"
+    return devs[ranks[0][1]], why
 
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
@@ -292,7 +364,7 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     if ds.activator is None:
         ds.activator = Activator()
     vg.activator = ds.activator
-    attach_devices(vg, ds.pvs, ds.warnings)
+    attach_devices(vg, ds.pvs, ds.warnings, ds.copies)
     ds.warnings.extend(check_vg(vg))
     return vg
 
@@ -331,13 +403,37 @@ def open_disks(
             ds.warnings.append(
                 f"{dev.name}: PV {dev.uuid} has no metadata area and no other input names it"
             )
-    ds.vgs.sort(key=lambda v: v.name)
+    ds.vgs.sort(key=lambda v: (v.name, v.uuid))
+    ds.warnings.extend(duplicate_vg_names(ds.vgs))
     if seqno is not None:
         from .history import note_reuse
 
         for built in ds.vgs:
             note_reuse(ds, built)
     return ds
+
+
+def duplicate_vg_names(vgs: Iterable[VolumeGroup]) -> list[str]:
+    """One warning per VG name that several VGs (VG uuids) carry: lvm2 lists them all
+    but refuses the name where one VG is meant."""
+    uuids: dict[str, set[str]] = {}
+    for vg in vgs:
+        uuids.setdefault(vg.name, set()).add(vg.uuid)
+    dups = [(name, sorted(us)) for name, us in sorted(uuids.items()) if len(us) > 1]
+    out = [
+        f"VG name {name} is used by {len(us)} VGs: {_few(us)}; "
+        "give VGUUID/LV (or --vg UUID) to name one of them"
+        for name, us in dups[:3]
+    ]
+    if len(dups) > 3:
+        out.append(f"and {len(dups) - 3} more VG names used by several VGs")
+    return out
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    """``a, b, c, d and 5 more``: a list for one line of a message."""
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def _forensic_choice(

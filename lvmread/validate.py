@@ -127,6 +127,31 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
     return out
 
 
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _duplicate_pv_ids(vg: VolumeGroup) -> tuple[set[str], list[str]]:
+    """The PV sections whose uuid another section has too, and a warning per uuid.
+
+    lvm2 reads such metadata (every section joined to the one device of that uuid) but
+    its ``vg_validate`` calls it invalid ("Duplicate PV id") and will not write it: one of
+    the sections is not what its uuid says, so no LV on any of them is read.
+    """
+    keys: dict[str, list[str]] = {}
+    for pv in vg.pvs.values():
+        keys.setdefault(pv.uuid.replace("-", ""), []).append(pv.key)
+    dups = {u: ks for u, ks in keys.items() if len(ks) > 1}
+    warnings = [
+        f"VG {vg.name}: duplicate PV id {vg.pvs[ks[0]].uuid} in PV sections {_few(ks)} "
+        "(lvm2's vg_validate rejects this metadata); the LVs on them are not read"
+        for ks in list(dups.values())[:3]
+    ]
+    if len(dups) > 3:
+        warnings.append(f"VG {vg.name}: and {len(dups) - 3} more duplicate PV ids")
+    return {k for ks in dups.values() for k in ks}, warnings
+
+
 def check_vg(vg: VolumeGroup) -> list[str]:
     """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``."""
     warnings = []
@@ -140,9 +165,19 @@ def check_vg(vg: VolumeGroup) -> list[str]:
                     f"PV {pv.key} ({pv.name}): its extents end at byte {end}, past the end of "
                     f"the device ({pv.device.source.size} bytes); truncated image?"
                 )
+    dup_keys, dup_warnings = _duplicate_pv_ids(vg)
+    warnings += dup_warnings
     cycles = _cycles(vg)
     for lv in vg.lvs.values():
         lv.problems = _lv_problems(vg, lv)
+        on_dup = dup_keys and sorted(
+            {a.pv.key for s in lv.segments for a in s.areas if a.pv} & dup_keys
+        )
+        if on_dup:
+            lv.problems.append(
+                f"it uses PV {', '.join(on_dup)}, whose uuid another PV of the VG has too: "
+                "which device holds its extents is unknown"
+            )
         if lv.name in cycles:
             lv.problems.append(f"its sub-LVs form a cycle: {cycles[lv.name]}")
         warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]

@@ -514,13 +514,13 @@ class MappedDevice(io.RawIOBase):
 _BAD_NAME = re.compile(r"[/\x00]")
 
 
-def _check_name(name: str, what: str) -> None:
+def _check_name(name: str, what: str, max_bytes: int | None = DM_NAME_LEN - 1) -> None:
     if not isinstance(name, str) or not name:
         raise DMError(f"{what} name must be a non-empty string")
     if _BAD_NAME.search(name) or name in (".", ".."):
         raise DMError(f"{what} name {name!r} may not contain '/' or NUL, nor be . or ..")
-    if len(name.encode("utf-8", "surrogateescape")) >= DM_NAME_LEN:
-        raise DMError(f"{what} name {name!r} is longer than {DM_NAME_LEN - 1} bytes")
+    if max_bytes is not None and len(name.encode("utf-8", "surrogateescape")) > max_bytes:
+        raise DMError(f"{what} name {name!r} is longer than {max_bytes} bytes")
     if parse_devno(name) is not None:
         raise DMError(f"{what} name {name!r} looks like a device number")
 
@@ -565,8 +565,12 @@ class DeviceMapper:
         max_depth: int = MAX_STACK_DEPTH,
         host_devices: bool = True,
         sysfs: str = "/sys",
+        max_name_bytes: int | None = DM_NAME_LEN - 1,
     ) -> None:
         self.major = major
+        self.max_name_bytes = max_name_bytes
+        """Longest mapped device name, in bytes: the kernel's by default; None for no bound
+        (names that only this process uses need not fit a kernel)."""
         self.max_depth = max_depth
         self.host_devices = host_devices
         self.sysfs = sysfs
@@ -660,7 +664,7 @@ class DeviceMapper:
     def create(self, name: str, table: TableSource) -> MappedDevice:
         """Create mapped device ``name`` from a table (text or entries) and return it."""
         self._check_open()
-        _check_name(name, "mapped device")
+        _check_name(name, "mapped device", self.max_name_bytes)
         if name in self._mapped:
             raise DMError(f"mapped device {name!r} already exists")
         if name in self._registered:

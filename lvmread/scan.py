@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import LabelError, LvmReadError, MetadataError, UsageError
-from .metadata import parse_metadata
+from .metadata import metadata_warnings, parse_metadata
 from .model import VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
@@ -235,6 +235,7 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     from .validate import check_vg
 
     vg = build_vg(copy.tree, source=copy.text.where)
+    ds.warnings.extend(metadata_warnings(copy.tree))
     vg.sources.append(copy)
     if ds.activator is None:
         ds.activator = Activator()

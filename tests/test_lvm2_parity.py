@@ -1,0 +1,103 @@
+"""Where lvmread must read, report and print as lvm2 does (issue 9, case 8).
+
+Each test mutates a copy of a fixture made by real lvm2 (``_edit_text`` rewrites the
+current metadata copy and fixes its checksums) and checks the real outcome: bytes against
+the fixture's content.json, warnings and errors as the user sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from test_hostile import _edit_text
+
+import lvmread
+from lvmread.metadata import metadata_warnings, parse_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+MDA = 4096  # the metadata area of the `single` fixture
+CONTENT = json.loads((ROOT / "fixtures/single/content.json").read_text())
+
+
+def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "lvmread.cli", *argv], cwd=cwd, env=env,
+                          capture_output=True, timeout=120)
+
+
+def _single(fixture_images, tmp_path: Path, pattern: str, repl: str) -> Path:
+    img = tmp_path / "disk.img"
+    shutil.copyfile(fixture_images.images("single")[0], img)
+    with open(img, "r+b") as f:
+        _edit_text(f, MDA, pattern, repl)
+    return img
+
+
+# ------------------------------------------------------------ repeated keys
+
+
+def test_repeated_key_first_value_wins(fixture_images, tmp_path) -> None:
+    """lvc's segment names pv0 extent 6, then again extent 0 (lva's). lvm2 (checked with
+    lvs --segments on this image: /dev/loop0:6-6, 'WARNING: Ignoring duplicate config
+    node: stripes') uses the first; lvmread used the last and read lva's bytes as lvc."""
+    img = _single(fixture_images, tmp_path, r'"pv0", 6\n\]\n',
+                  '"pv0", 6\n]\nstripes = ["pv0", 0]\n')
+    r = _cli("cat", "vg0/lvc", str(img), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(r.stdout).hexdigest() == CONTENT["lvs"]["vg0/lvc"]["sha256"]
+    r = _cli("ls", str(img), cwd=tmp_path)
+    assert r.returncode == 0
+    lines = [ln for ln in r.stderr.decode().splitlines() if "'stripes'" in ln]
+    assert len(lines) == 1, r.stderr
+    assert "line 89" in lines[0] and "line 86" in lines[0] and "first is used" in lines[0]
+    assert "offset 15360" in lines[0]  # which copy
+
+
+def test_repeated_section_first_is_used_with_warning(fixture_images, tmp_path) -> None:
+    """A second `segment1` section in lvc (on lva's extent 0): the first is used, and the
+    warning says lvm2 reads both (lvm2 refuses this copy: segment_count disagrees)."""
+    seg = ('segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "striped"\n'
+           'stripe_count = 1\nstripes = ["pv0", 0]\n}\n')
+    img = _single(fixture_images, tmp_path, r'"pv0", 6\n\]\n}\n', '"pv0", 6\n]\n}\n' + seg)
+    with lvmread.open([str(img)]) as ds:
+        with ds.lv("vg0/lvc").open() as f:
+            data = f.read()
+        assert hashlib.sha256(data).hexdigest() == CONTENT["lvs"]["vg0/lvc"]["sha256"]
+        warned = [w for w in ds.warnings if "'segment1'" in w]
+    assert len(warned) == 1 and "section 'lvc'" in warned[0] and "reads both" in warned[0]
+
+
+def test_repeats_cost_nothing_without_them_and_are_bounded() -> None:
+    """No repeat: a plain dict and no warnings. 10,000 repeats: a few lines, the rest
+    counted (warnings stay bounded)."""
+    tree = parse_metadata("a = 1\nb {\nc = 2\n}\n")
+    assert type(tree) is dict and metadata_warnings(tree) == []
+    tree = parse_metadata("vg {\n" + "seqno = 1\nseqno = 2\n" * 5000 + "}\n", source="f.vg")
+    assert tree == {"vg": {"seqno": 1}}
+    w = metadata_warnings(tree)
+    assert len(w) == 6
+    assert w[0].startswith("f.vg: metadata line 3: 'seqno' in section 'vg'")
+    assert w[-1] == "f.vg: metadata repeats 9994 more keys; the first of each is used"
+
+
+# ------------------------------------------------------------ printing what the disk says
+
+
+def test_diff_escapes_control_characters(fixture_images, tmp_path) -> None:
+    """A description holding a terminal escape and a newline: diff printed them raw."""
+    img = _single(fixture_images, tmp_path, 'description = "Write from',
+                  'description = "\x1b]0;owned\x07\nWrite from')
+    r = _cli("diff", "--from", "5", str(img), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;owned\\x07\\nWrite from lvextend" in out
+    assert all(ln.startswith(("VG ", "  ")) for ln in out.splitlines())  # no line breaks in
+    r = _cli("history", str(img), cwd=tmp_path)
+    assert "\x1b" not in r.stdout.decode()

@@ -161,7 +161,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.metadata:
             from .backup import read_metadata_files
 
-            versions.extend(read_metadata_files(args.metadata))
+            versions.extend(read_metadata_files(args.metadata, warnings))
         hist = History(versions).verify()
         warnings.extend(hist.disagreements())
         if args.vg is not None:
@@ -258,7 +258,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if args.metadata:
             from .backup import read_metadata_files
 
-            ds.metadata_files = read_metadata_files(args.metadata)
+            ds.metadata_files = read_metadata_files(args.metadata, ds.warnings)
         if not ds.pvs and not ds.metadata_files and ds.errors:
             raise ds.errors[0]
         results = diff_versions(ds, args.seq_from, args.seq_to, args.vg)

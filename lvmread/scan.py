@@ -303,7 +303,7 @@ def _forensic_choice(
     if metadata:
         from .backup import read_metadata_files, use_files
 
-        ds.metadata_files = read_metadata_files(metadata)
+        ds.metadata_files = read_metadata_files(metadata, ds.warnings)
         if ds.history is not None:
             ds.history = None  # rescan with the files
         if seqno is None:

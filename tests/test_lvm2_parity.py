@@ -101,3 +101,39 @@ def test_diff_escapes_control_characters(fixture_images, tmp_path) -> None:
     assert all(ln.startswith(("VG ", "  ")) for ln in out.splitlines())  # no line breaks in
     r = _cli("history", str(img), cwd=tmp_path)
     assert "\x1b" not in r.stdout.decode()
+
+
+# ------------------------------------------------------------ --metadata DIR
+
+
+def _current_text(img: Path) -> bytes:
+    with lvmread.open([str(img)]) as ds:
+        return ds.copies[0].text.data.split(b"\0", 1)[0]
+
+
+def test_metadata_folder_skips_files_that_are_not_metadata(fixture_images, tmp_path) -> None:
+    """A folder with a backup and a README: the command aborted on the README. Now the
+    README is skipped with one warning naming it; a folder of many such files gives a
+    few lines and a count; a README named as FILE stays an error."""
+    img = fixture_images.folder("single") / "disk.img"
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "vg0").write_bytes(_current_text(img))
+    (folder / "README").write_text("lvm2 backups of this host\n")
+    for cmd in (["ls"], ["history"], ["diff", "--from", "5"]):
+        r = _cli(*cmd, str(img), "--metadata", str(folder), cwd=tmp_path)
+        assert r.returncode == 0, (cmd, r.stderr)
+        err = r.stderr.decode().splitlines()
+        assert [ln for ln in err if "README" in ln] == [
+            f"lvmread: warning: {folder / 'README'}: line 1:1: metadata syntax error: "
+            "unexpected 'lvm2' (not metadata; skipped)"], cmd
+    r = _cli("ls", "--json", str(img), "--metadata", str(folder), cwd=tmp_path)
+    assert {lv["lv_name"] for lv in json.loads(r.stdout)["report"][0]["lv"]} == {"lva", "lvc"}
+    for i in range(20):
+        (folder / f"notes{i:02}.txt").write_text("x\n")
+    r = _cli("ls", str(img), "--metadata", str(folder), cwd=tmp_path)
+    assert r.returncode == 0
+    skipped = [ln for ln in r.stderr.decode().splitlines() if "skipped" in ln]
+    assert len(skipped) == 4 and skipped[-1].endswith("18 more files skipped (not metadata)")
+    r = _cli("ls", str(img), "--metadata", str(folder / "README"), cwd=tmp_path)
+    assert r.returncode == 1 and b"README: line 1:1" in r.stderr

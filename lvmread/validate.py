@@ -10,14 +10,42 @@ every fault also comes back as a warning line for the user.
 
 from __future__ import annotations
 
-from .model import LV_REFERENCE_KEYS, SECTOR, LogicalVolume, Segment, VolumeGroup
+from .model import (
+    LV_REFERENCE_KEYS,
+    SECTOR,
+    LogicalVolume,
+    PhysicalVolume,
+    Segment,
+    VolumeGroup,
+)
 
 MAX_SECTORS = (1 << 63) // SECTOR
 """Largest device size, in sectors, the kernel (and so lvmread) accepts."""
 
 
-def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
+def _pv_faults(vg: VolumeGroup, pv: PhysicalVolume) -> list[str]:
+    """What makes the numbers of a PV section unusable for mapping its extents."""
     out = []
+    for key in ("pe_start", "pe_count", "dev_size"):
+        v = getattr(pv, key)
+        if v < 0:
+            out.append(f"{key} {v} is negative")
+        elif v > MAX_SECTORS:
+            out.append(f"{key} {v} is beyond what any device can hold")
+    if not out and pv.pe_start + pv.pe_count * vg.extent_size > MAX_SECTORS:
+        out.append(f"its {pv.pe_count} extents from sector {pv.pe_start} end beyond what any "
+                   "device can hold")
+    return out
+
+
+def _lv_problems(
+    vg: VolumeGroup, lv: LogicalVolume, bad_pvs: dict[str, list[str]]
+) -> list[str]:
+    out = []
+    on_bad = next((a.pv.key for seg in lv.segments for a in seg.areas
+                   if a.pv is not None and a.pv.key in bad_pvs), None) if bad_pvs else None
+    if on_bad is not None:
+        out.append(f"it uses PV {on_bad}, whose {bad_pvs[on_bad][0]}")
     expect = 0
     for seg in lv.segments:
         where = f"segment {seg.index}"
@@ -29,7 +57,7 @@ def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
         if seg.extent_count <= 0:
             out.append(f"{where} has {seg.extent_count} extents")
         expect = seg.start_extent + max(seg.extent_count, 0)
-        out += _segment_problems(vg, seg, where)
+        out += _segment_problems(vg, seg, where, bad_pvs)
     count = lv.raw.get("segment_count")
     if isinstance(count, int) and count != len(lv.segments):
         out.append(f"segment_count is {count} but {len(lv.segments)} segments are present")
@@ -38,7 +66,9 @@ def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
     return out
 
 
-def _segment_problems(vg: VolumeGroup, seg: Segment, where: str) -> list[str]:
+def _segment_problems(
+    vg: VolumeGroup, seg: Segment, where: str, bad_pvs: dict[str, list[str]]
+) -> list[str]:
     out = []
     raw = seg.raw
     if seg.type == "striped":
@@ -56,7 +86,7 @@ def _segment_problems(vg: VolumeGroup, seg: Segment, where: str) -> list[str]:
     for i, area in enumerate(seg.areas):
         if area.start < 0:
             out.append(f"{where}: area {i} starts at negative extent {area.start}")
-        if area.pv is not None:
+        if area.pv is not None and area.pv.key not in bad_pvs:  # (those: _lv_problems)
             end = area.start + seg.area_len
             if end > area.pv.pe_count:
                 out.append(
@@ -130,9 +160,13 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
 def check_vg(vg: VolumeGroup) -> list[str]:
     """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``."""
     warnings = []
+    bad_pvs: dict[str, list[str]] = {}
     for pv in vg.pvs.values():
-        if pv.pe_count < 0 or pv.pe_start < 0:
-            warnings.append(f"PV {pv.key}: pe_start {pv.pe_start}, pe_count {pv.pe_count}")
+        faults = _pv_faults(vg, pv)
+        if faults:
+            bad_pvs[pv.key] = faults
+            warnings.append(f"VG {vg.name} PV {pv.key}: {'; '.join(faults)}; its LVs are "
+                            "not mapped")
         elif pv.device is not None:
             end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR
             if end > pv.device.source.size:
@@ -142,7 +176,7 @@ def check_vg(vg: VolumeGroup) -> list[str]:
                 )
     cycles = _cycles(vg)
     for lv in vg.lvs.values():
-        lv.problems = _lv_problems(vg, lv)
+        lv.problems = _lv_problems(vg, lv, bad_pvs)
         if lv.name in cycles:
             lv.problems.append(f"its sub-LVs form a cycle: {cycles[lv.name]}")
         warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_hostile import _edit_text
 
 import lvmread
@@ -137,3 +138,31 @@ def test_metadata_folder_skips_files_that_are_not_metadata(fixture_images, tmp_p
     assert len(skipped) == 4 and skipped[-1].endswith("18 more files skipped (not metadata)")
     r = _cli("ls", str(img), "--metadata", str(folder / "README"), cwd=tmp_path)
     assert r.returncode == 1 and b"README: line 1:1" in r.stderr
+
+
+# ------------------------------------------------------------ impossible PV numbers
+
+
+@pytest.mark.parametrize("pattern, repl, fault", [
+    ("pe_start = 2048", "pe_start = -2048", "pe_start -2048 is negative"),
+    ("pe_start = 2048", "pe_start = 36028797018963968", "pe_start 36028797018963968 is beyond"),
+    ("pe_count = 14", "pe_count = -14", "pe_count -14 is negative"),
+    ("dev_size = 16384", "dev_size = -16384", "dev_size -16384 is negative"),
+    ("pe_start = 2048", "pe_start = 18014398509481984",
+     "its 14 extents from sector 18014398509481984 end beyond"),
+])
+def test_impossible_pv_numbers_refuse_its_lvs(
+    fixture_images, tmp_path, pattern, repl, fault
+) -> None:
+    """A negative pe_start was printed into the table (`linear disk.img -2048`) and read
+    from; now every LV on the PV is refused with the reason, and `ls` says why."""
+    img = _single(fixture_images, tmp_path, pattern, repl)
+    table = _cli("table", "vg0/lva", str(img), cwd=tmp_path)
+    assert table.returncode == 1 and table.stdout == b""
+    err = table.stderr.decode()
+    assert f"LV vg0/lva cannot be mapped: it uses PV pv0, whose {fault}" in err
+    cat = _cli("cat", "vg0/lvc", str(img), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert cat.returncode == 1 and fault in cat.stderr.decode()
+    assert not (tmp_path / "out").exists()
+    ls = _cli("ls", str(img), cwd=tmp_path)
+    assert f"VG vg0 PV pv0: {fault}" in ls.stderr.decode()

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from functools import cache
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from .errors import MetadataSyntaxError
 
@@ -141,6 +141,8 @@ def _first_wins(children: list, section: Optional[str]) -> dict:
         if type(child) is tuple:  # (name, value, ..., head token)
             key, line = child[0], child[-1].line
             if key in out:
+                if type(child[1]) is dict:
+                    _repeats.sections.append(RepeatedSection(out, key, line, first[key]))
                 _note_repeat(key, line, first[key], section, type(child[1]) is dict)
             else:
                 out[key], first[key] = child[1], line
@@ -168,12 +170,24 @@ MAX_REPEAT_WARNINGS = 5
 """Repeated keys listed one by one in the warnings; past this, one line counts the rest."""
 
 
+class RepeatedSection(NamedTuple):
+    """A section name given twice in one section: the later one is not in the dict."""
+
+    container: dict
+    """The dict of the section that holds both (the first one's value is in it)."""
+    key: str
+    line: int
+    first: int
+    """The line of the first one."""
+
+
 class _Repeats(threading.local):
     """The repeated keys found by the parse running in this thread."""
 
     def __init__(self) -> None:
         self.lines: list[tuple[int, str]] = []
         self.more = 0
+        self.sections: list[RepeatedSection] = []
 
 
 _repeats = _Repeats()
@@ -195,10 +209,12 @@ def _note_repeat(
 
 
 class MetadataTree(dict):
-    """What :func:`parse_metadata` returns for a text that repeats a key: the dict, and in
-    ``warnings`` one line per repeat (a text with no repeats gives a plain ``dict``)."""
+    """What :func:`parse_metadata` returns for a text that repeats a key: the dict, in
+    ``warnings`` one line per repeat, and in ``repeated_sections`` every repeated section
+    (a text with no repeats gives a plain ``dict``)."""
 
     warnings: list[str]
+    repeated_sections: list[RepeatedSection]
 
 
 def metadata_warnings(tree: dict) -> list[str]:
@@ -206,8 +222,15 @@ def metadata_warnings(tree: dict) -> list[str]:
     return getattr(tree, "warnings", [])
 
 
+def repeated_sections(tree: dict) -> list[RepeatedSection]:
+    """The sections a parsed text repeats: lvm2 looks most keys up by name (the first
+    wins) but reads every LV, PV and segment section in turn, so it would read both."""
+    return getattr(tree, "repeated_sections", [])
+
+
 def _warned(tree: dict, source: Optional[str]) -> MetadataTree:
     out = MetadataTree(tree)
+    out.repeated_sections, _repeats.sections = _repeats.sections, []
     at = f"{source}: " if source else ""
     out.warnings = [f"{at}metadata {w}" for _, w in sorted(_repeats.lines)]
     if _repeats.more:
@@ -384,10 +407,10 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
     rt = lark_runtime()
     UnexpectedCharacters, UnexpectedEOF = rt.UnexpectedCharacters, rt.UnexpectedEOF
     UnexpectedInput = rt.UnexpectedInput
-    _repeats.lines, _repeats.more = [], 0
+    _repeats.lines, _repeats.more, _repeats.sections = [], 0, []
     try:
         tree = _parser().parse(text)
-        if not _repeats.lines:
+        if not _repeats.lines and not _repeats.more:
             return tree
         return _warned(tree, source)
     except _TooDeep:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import LabelError, LvmReadError, MetadataError, UsageError
-from .metadata import metadata_warnings, parse_metadata
+from .metadata import metadata_warnings, parse_metadata, repeated_sections
 from .model import VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
@@ -241,7 +241,7 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
         ds.activator = Activator()
     vg.activator = ds.activator
     attach_devices(vg, ds.pvs, ds.warnings)
-    ds.warnings.extend(check_vg(vg))
+    ds.warnings.extend(check_vg(vg, repeated_sections(copy.tree)))
     return vg
 
 

@@ -10,6 +10,8 @@ every fault also comes back as a warning line for the user.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 from .model import (
     LV_REFERENCE_KEYS,
     SECTOR,
@@ -18,6 +20,9 @@ from .model import (
     Segment,
     VolumeGroup,
 )
+
+if TYPE_CHECKING:
+    from .metadata import RepeatedSection
 
 MAX_SECTORS = (1 << 63) // SECTOR
 """Largest device size, in sectors, the kernel (and so lvmread) accepts."""
@@ -157,12 +162,40 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
     return out
 
 
-def check_vg(vg: VolumeGroup) -> list[str]:
-    """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``."""
+def _repeat_problems(
+    vg: VolumeGroup, repeated: Sequence[RepeatedSection], bad_pvs: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """LV name -> problems, for LV and segment sections the text gives twice (lvm2 reads
+    both and refuses the metadata; lvmread kept the first); a PV section given twice
+    goes into ``bad_pvs``, so that the LVs on it are refused (lvm2 reads it as two PVs
+    on one device and maps the LVs on the last, lvmread kept the first: neither is sure)."""
+    out: dict[str, list[str]] = {}
+    lvs, pvs = vg.raw.get("logical_volumes"), vg.raw.get("physical_volumes")
+    by_raw = {id(lv.raw): lv for lv in vg.lvs.values()}
+    for r in repeated:
+        what = f"section {r.key!r} is given twice (lines {r.first} and {r.line})"
+        if r.container is pvs:
+            # lvm2 lists both as PVs and maps the areas that name the key on the last one
+            bad_pvs.setdefault(r.key, []).append(f"{what}; lvm2 reads both, differently")
+            continue
+        what += "; lvm2 reads both and refuses this metadata"
+        lv = vg.lvs.get(r.key) if r.container is lvs else by_raw.get(id(r.container))
+        if lv is not None:
+            out.setdefault(lv.name, []).append(f"its {what}")
+    return out
+
+
+def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[str]:
+    """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``.
+
+    ``repeated``: the sections its metadata text repeats (see
+    :func:`~lvmread.metadata.repeated_sections`).
+    """
     warnings = []
     bad_pvs: dict[str, list[str]] = {}
+    repeats = _repeat_problems(vg, repeated, bad_pvs) if repeated else {}
     for pv in vg.pvs.values():
-        faults = _pv_faults(vg, pv)
+        faults = bad_pvs.get(pv.key, []) + _pv_faults(vg, pv)
         if faults:
             bad_pvs[pv.key] = faults
             warnings.append(f"VG {vg.name} PV {pv.key}: {'; '.join(faults)}; its LVs are "
@@ -176,7 +209,7 @@ def check_vg(vg: VolumeGroup) -> list[str]:
                 )
     cycles = _cycles(vg)
     for lv in vg.lvs.values():
-        lv.problems = _lv_problems(vg, lv, bad_pvs)
+        lv.problems = repeats.get(lv.name, []) + _lv_problems(vg, lv, bad_pvs)
         if lv.name in cycles:
             lv.problems.append(f"its sub-LVs form a cycle: {cycles[lv.name]}")
         warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]

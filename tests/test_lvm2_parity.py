@@ -19,6 +19,7 @@ import pytest
 from test_hostile import _edit_text
 
 import lvmread
+from lvmread.errors import LvmReadError
 from lvmread.metadata import metadata_warnings, parse_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,18 +61,47 @@ def test_repeated_key_first_value_wins(fixture_images, tmp_path) -> None:
     assert "offset 15360" in lines[0]  # which copy
 
 
-def test_repeated_section_first_is_used_with_warning(fixture_images, tmp_path) -> None:
-    """A second `segment1` section in lvc (on lva's extent 0): the first is used, and the
-    warning says lvm2 reads both (lvm2 refuses this copy: segment_count disagrees)."""
-    seg = ('segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "striped"\n'
+SEGMENT = ('segment1 {\nstart_extent = 0\nextent_count = 1\ntype = "striped"\n'
            'stripe_count = 1\nstripes = ["pv0", 0]\n}\n')
-    img = _single(fixture_images, tmp_path, r'"pv0", 6\n\]\n}\n', '"pv0", 6\n]\n}\n' + seg)
+
+
+@pytest.mark.parametrize("pattern, repl, section", [
+    # a second segment1 in lvc (on lva's extent 0)
+    (r'"pv0", 6\n\]\n}\n', '"pv0", 6\n]\n}\n' + SEGMENT, "segment1"),
+    # a second lvc section
+    (r'"pv0", 6\n\]\n}\n}\n', '"pv0", 6\n]\n}\n}\nlvc {\nid = "x"\nstatus = ["READ"]\n'
+     "segment_count = 1\n" + SEGMENT + "}\n", "lvc"),
+])
+def test_repeated_lv_or_segment_section_refuses_the_lv(
+    fixture_images, tmp_path, pattern, repl, section
+) -> None:
+    """lvm2 reads every LV and segment section in turn: with one given twice it refuses
+    the copy (checked on these images: "segment_count and actual number of segments
+    disagree", "LV lvc invalid: segment 2 should begin at LE 1"). lvmread kept the last
+    one and read lva's extent as lvc; now lvc is refused with the reason, and the other
+    LVs still read right."""
+    img = _single(fixture_images, tmp_path, pattern, repl)
     with lvmread.open([str(img)]) as ds:
-        with ds.lv("vg0/lvc").open() as f:
+        with ds.lv("vg0/lva").open() as f:
             data = f.read()
-        assert hashlib.sha256(data).hexdigest() == CONTENT["lvs"]["vg0/lvc"]["sha256"]
-        warned = [w for w in ds.warnings if "'segment1'" in w]
-    assert len(warned) == 1 and "section 'lvc'" in warned[0] and "reads both" in warned[0]
+        assert hashlib.sha256(data).hexdigest() == CONTENT["lvs"]["vg0/lva"]["sha256"]
+        with pytest.raises(LvmReadError, match=f"its section '{section}' is given twice"):
+            ds.lv("vg0/lvc").open()
+    r = _cli("table", "vg0/lvc", str(img), cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == b""
+    assert b"lvm2 reads both and refuses this metadata" in r.stderr
+
+
+def test_repeated_pv_section_refuses_its_lvs(fixture_images, tmp_path) -> None:
+    """A second pv0 section saying its extents start elsewhere. lvm2 (checked on this
+    image) lists two PVs on the device and maps the LVs with the last (pe_start 2.00m);
+    lvmread silently kept one. Now the LVs on pv0 are refused, naming both lines."""
+    pv = ('pv0 {\nid = "0rvety-OzTO-nlEj-J16i-Hne3-pYti-KwDadA"\nstatus = ["ALLOCATABLE"]\n'
+          'dev_size = 16384\npe_start = 4096\npe_count = 14\n}\n')
+    img = _single(fixture_images, tmp_path, r"pe_count = 14\n}\n", "pe_count = 14\n}\n" + pv)
+    r = _cli("cat", "vg0/lva", str(img), cwd=tmp_path)
+    assert r.returncode == 1 and r.stdout == b""
+    assert b"it uses PV pv0, whose section 'pv0' is given twice (lines 14 and 24)" in r.stderr
 
 
 def test_repeats_cost_nothing_without_them_and_are_bounded() -> None:

@@ -286,7 +286,7 @@ def _make_transformer(base: type):
         def start(self, children: list) -> dict:
             return _entries(children)
 
-        def section(self, children: list) -> tuple[str, dict, int]:
+        def section(self, children: list) -> tuple[str, dict, int, str]:
             head = children[0]
             # (name, entries, how deep sections nest in it: see MAX_DEPTH, head token)
             depth = 1 + max((c[2] for c in children if type(c) is tuple and len(c) == 4),
@@ -296,7 +296,7 @@ def _make_transformer(base: type):
             name = head[: head.index("{")].rstrip()
             return name, _entries(children[1:-1], name), depth, head
 
-        def array(self, children: list) -> tuple[str, list]:
+        def array(self, children: list) -> tuple[str, list, str]:
             head = children[0]
             items = [_value(c) for c in children[1:-1] if c.type != "COMMA"]
             return head[: head.index("=")].rstrip(), items, head

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from .crc import lvm_crc
-from .errors import LvmIOError, MetadataError, UsageError
+from .errors import LvmIOError, LvmReadError, MetadataError, UsageError
 from .history import Version, header_fields
 from .pv import MAX_METADATA_TEXT
 
@@ -41,22 +41,6 @@ class FileText:
     @property
     def text(self) -> str:
         return self.data.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def _files(paths: list[str]) -> list[str]:
-    out = []
-    for p in paths:
-        p = os.fspath(p)
-        if os.path.isdir(p):
-            names = sorted(
-                n for n in os.listdir(p) if os.path.isfile(os.path.join(p, n))
-            )
-            if not names:
-                raise UsageError(f"{p}: no metadata files in this folder")
-            out.extend(os.path.join(p, n) for n in names)
-        else:
-            out.append(p)
-    return out
 
 
 def read_metadata_file(path: str) -> Version:
@@ -106,9 +90,41 @@ def read_metadata_file(path: str) -> Version:
     return v
 
 
-def read_metadata_files(paths: list[str]) -> list[Version]:
-    """Every file named (folders: every file in them), parsed."""
-    return [read_metadata_file(p) for p in _files(paths)]
+MAX_SKIP_WARNINGS = 3
+"""Files of a folder skipped with a warning each; past this, one line counts the rest."""
+
+
+def read_metadata_files(
+    paths: list[str], warnings: Optional[list[str]] = None
+) -> list[Version]:
+    """Every file named, parsed (a file that is not metadata is an error). A folder gives
+    every file in it that holds metadata: the others are skipped, each with a line in
+    ``warnings`` (a few, then a count), and a folder with none is an error."""
+    out: list[Version] = []
+    for p in paths:
+        p = os.fspath(p)
+        if not os.path.isdir(p):
+            out.append(read_metadata_file(p))
+            continue
+        names = sorted(n for n in os.listdir(p) if os.path.isfile(os.path.join(p, n)))
+        found: list[Version] = []
+        skipped: list[LvmReadError] = []
+        for n in names:
+            try:
+                found.append(read_metadata_file(os.path.join(p, n)))
+            except LvmReadError as exc:
+                skipped.append(exc)
+        if not found:
+            why = f" ({skipped[0]}{', ...' if len(skipped) > 1 else ''})" if skipped else ""
+            raise UsageError(f"{p}: no metadata files in this folder{why}")
+        if warnings is not None:
+            warnings.extend(f"{exc} (not metadata; skipped)"
+                            for exc in skipped[:MAX_SKIP_WARNINGS])
+            if len(skipped) > MAX_SKIP_WARNINGS:
+                more = len(skipped) - MAX_SKIP_WARNINGS
+                warnings.append(f"{p}: {more} more files skipped (not metadata)")
+        out.extend(found)
+    return out
 
 
 def use_files(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:

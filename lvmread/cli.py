@@ -7,20 +7,13 @@ import sys
 from typing import Callable, Optional
 
 from .errors import AmbiguousNameError, LvmReadError, UsageError
+from .printable import printable
 
 PROG = "lvmread"
 
 
-def _printable(text: str) -> str:
-    """``text`` on one line whatever a damaged disk put into the names and texts quoted
-    from it (newlines, terminal escapes): unprintable characters as ``\\xNN``."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
 def _say(line: str) -> None:
-    print(f"{PROG}: {_printable(line)}", file=sys.stderr)
+    print(f"{PROG}: {printable(line)}", file=sys.stderr)
 
 
 def _report_problems(ds, quiet: bool = False, lv_warnings: bool = False) -> int:
@@ -179,7 +172,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.metadata:
             from .backup import read_metadata_files
 
-            versions.extend(read_metadata_files(args.metadata))
+            versions.extend(read_metadata_files(args.metadata, warnings))
         hist = History(versions).verify()
         warnings.extend(hist.disagreements())
         if args.vg is not None:
@@ -260,7 +253,7 @@ def _history_table(versions) -> str:
             "DESCRIPTION")
     rows = [head]
     for v in versions:
-        rows.append((
+        rows.append(tuple(printable(c) for c in (
             "?" if v.seqno is None else str(v.seqno),
             v.vg_name or "?",
             format_time(v.creation_time) or "-",
@@ -270,8 +263,8 @@ def _history_table(versions) -> str:
             "?" if v.length is None else str(v.length),
             f"{v.checksum:#010x}",
             v.state,
-            _printable(v.description or ""),
-        ))
+            v.description or "",
+        )))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
     right = {0, 4, 5, 6}
     out = []
@@ -290,7 +283,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if args.metadata:
             from .backup import read_metadata_files
 
-            ds.metadata_files = read_metadata_files(args.metadata)
+            ds.metadata_files = read_metadata_files(args.metadata, ds.warnings)
         if not ds.pvs and not ds.metadata_files and ds.errors:
             raise ds.errors[0]
         results = diff_versions(ds, args.seq_from, args.seq_to, args.vg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import UsageError
+from .printable import printable
 
 if TYPE_CHECKING:
     from .history import History, Version
@@ -145,6 +146,7 @@ def diff_versions(
 ) -> list[dict[str, Any]]:
     """Diff two versions of every VG that has both (or of the VG named ``vg``)."""
     from .history import History
+    from .metadata import metadata_warnings
     from .model import build_vg
 
     hist = History.of(ds)
@@ -172,6 +174,9 @@ def diff_versions(
             continue
         a = build_vg(hist.tree(va[0]), source=va[0].where)
         b = build_vg(hist.tree(vb[0]), source=vb[0].where)
+        for w in metadata_warnings(hist.tree(va[0])) + metadata_warnings(hist.tree(vb[0])):
+            if w not in ds.warnings:
+                ds.warnings.append(w)
         d = diff_vgs(a, b)
         d["from"]["where"] = va[0].where
         d["to"]["where"] = vb[0].where
@@ -240,4 +245,5 @@ def format_diff(d: dict[str, Any]) -> str:
             else:
                 seq = f"{v['seqno']}-{v['last_seqno']}" if "last_seqno" in v else v["seqno"]
                 lines.append(f"    {seq:>6}  (no longer on the inputs)")
-    return "\n".join(lines)
+    # names, descriptions, tags and device hints come from the disk
+    return "\n".join(printable(line) for line in lines)

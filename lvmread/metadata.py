@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from functools import cache
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from .errors import MetadataSyntaxError
 
@@ -102,20 +103,139 @@ def _array_items(body: str) -> list:
     return items
 
 
-def _entries(children: list) -> dict:
-    """Collect the entries of a section (or of the whole text) into a dict."""
+def _entries(children: list, section: Optional[str] = None) -> dict:
+    """Collect the entries of a section (or of the whole text) into a dict.
+
+    A key given twice keeps its first value, as lvm2 does (it warns and uses the first
+    node it finds); the repeats are noted for :func:`parse_metadata`'s warnings. Counting
+    entries costs nothing much: only when the count and the dict disagree is the section
+    read again, entry by entry.
+    """
     out: dict = {}
+    n = 0
     for child in children:
         if type(child) is tuple:  # a section or a multi-line array
             out[child[0]] = child[1]
+            n += 1
             continue
-        for key, string, array, scalar in _ASSIGNMENT.findall(child):
+        found = _ASSIGNMENT.findall(child)
+        n += len(found)
+        for key, string, array, scalar in found:
             if string:
                 out[key] = _string(string)
             elif array:
                 out[key] = _array_items(array[1:-1])
             else:
                 out[key] = _scalar(scalar)
+    if n != len(out):
+        return _first_wins(children, section)
+    return out
+
+
+def _first_wins(children: list, section: Optional[str]) -> dict:
+    """:func:`_entries` for a section that repeats a key: the first value of each key is
+    kept and each repeat is noted, with its line and the first one's."""
+    out: dict = {}
+    first: dict[str, int] = {}
+    for child in children:
+        if type(child) is tuple:  # (name, value, ..., head token)
+            key, line = child[0], child[-1].line
+            if key in out:
+                if type(child[1]) is dict:
+                    _repeats.sections.append(RepeatedSection(out, key, line, first[key]))
+                _note_repeat(key, line, first[key], section, type(child[1]) is dict)
+            else:
+                out[key], first[key] = child[1], line
+            continue
+        line, pos = child.line, 0
+        for m in _ASSIGNMENT.finditer(child):
+            key = m.group(1)
+            line += child.count("\n", pos, m.start())
+            pos = m.start()
+            if key in out:
+                _note_repeat(key, line, first[key], section)
+                continue
+            first[key] = line
+            string, array, scalar = m.group(2, 3, 4)
+            if string:
+                out[key] = _string(string)
+            elif array:
+                out[key] = _array_items(array[1:-1])
+            else:
+                out[key] = _scalar(scalar)
+    return out
+
+
+MAX_REPEAT_WARNINGS = 5
+"""Repeated keys listed one by one in the warnings; past this, one line counts the rest."""
+
+
+class RepeatedSection(NamedTuple):
+    """A section name given twice in one section: the later one is not in the dict."""
+
+    container: dict
+    """The dict of the section that holds both (the first one's value is in it)."""
+    key: str
+    line: int
+    first: int
+    """The line of the first one."""
+
+
+class _Repeats(threading.local):
+    """The repeated keys found by the parse running in this thread."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+        self.more = 0
+        self.sections: list[RepeatedSection] = []
+
+
+_repeats = _Repeats()
+
+
+def _note_repeat(
+    key: str, line: int, first: int, section: Optional[str], is_section: bool = False
+) -> None:
+    if len(_repeats.lines) >= MAX_REPEAT_WARNINGS:
+        _repeats.more += 1
+        return
+    where = f" in section {section!r}" if section is not None else ""
+    # lvm2 looks a key up by name (the first node wins, with a warning) but reads every
+    # LV, PV and segment section in turn, so it would read a repeated one twice
+    used = ("the first is used (lvm2 reads both sections and may refuse the metadata)"
+            if is_section else "the first is used, as lvm2 does")
+    _repeats.lines.append((line, f"line {line}: {key!r}{where} repeats the one at line "
+                                 f"{first}; {used}"))
+
+
+class MetadataTree(dict):
+    """What :func:`parse_metadata` returns for a text that repeats a key: the dict, in
+    ``warnings`` one line per repeat, and in ``repeated_sections`` every repeated section
+    (a text with no repeats gives a plain ``dict``)."""
+
+    warnings: list[str]
+    repeated_sections: list[RepeatedSection]
+
+
+def metadata_warnings(tree: dict) -> list[str]:
+    """The warnings of a parsed text (see :class:`MetadataTree`); none for a plain dict."""
+    return getattr(tree, "warnings", [])
+
+
+def repeated_sections(tree: dict) -> list[RepeatedSection]:
+    """The sections a parsed text repeats: lvm2 looks most keys up by name (the first
+    wins) but reads every LV, PV and segment section in turn, so it would read both."""
+    return getattr(tree, "repeated_sections", [])
+
+
+def _warned(tree: dict, source: Optional[str]) -> MetadataTree:
+    out = MetadataTree(tree)
+    out.repeated_sections, _repeats.sections = _repeats.sections, []
+    at = f"{source}: " if source else ""
+    out.warnings = [f"{at}metadata {w}" for _, w in sorted(_repeats.lines)]
+    if _repeats.more:
+        out.warnings.append(f"{at}metadata repeats {_repeats.more} more keys; the first of "
+                            "each is used")
     return out
 
 
@@ -166,19 +286,20 @@ def _make_transformer(base: type):
         def start(self, children: list) -> dict:
             return _entries(children)
 
-        def section(self, children: list) -> tuple[str, dict, int]:
+        def section(self, children: list) -> tuple[str, dict, int, str]:
             head = children[0]
-            # (name, entries, how deep sections nest in it): see MAX_DEPTH
-            depth = 1 + max((c[2] for c in children if type(c) is tuple and len(c) == 3),
+            # (name, entries, how deep sections nest in it: see MAX_DEPTH, head token)
+            depth = 1 + max((c[2] for c in children if type(c) is tuple and len(c) == 4),
                             default=0)
             if depth > MAX_DEPTH:
                 raise _TooDeep()
-            return head[: head.index("{")].rstrip(), _entries(children[1:-1]), depth
+            name = head[: head.index("{")].rstrip()
+            return name, _entries(children[1:-1], name), depth, head
 
-        def array(self, children: list) -> tuple[str, list]:
+        def array(self, children: list) -> tuple[str, list, str]:
             head = children[0]
             items = [_value(c) for c in children[1:-1] if c.type != "COMMA"]
-            return head[: head.index("=")].rstrip(), items
+            return head[: head.index("=")].rstrip(), items, head
 
     return MetadataTransformer()
 
@@ -280,13 +401,18 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
     """Parse LVM2 metadata text into nested dicts.
 
     ``source`` names where the text came from (a file, or ``disk.img: offset 4608``)
-    and is used in the :class:`MetadataSyntaxError` raised for text that does not parse.
+    and is used in the :class:`MetadataSyntaxError` raised for text that does not parse,
+    and in the warnings of a text that repeats a key (a :class:`MetadataTree` is returned).
     """
     rt = lark_runtime()
     UnexpectedCharacters, UnexpectedEOF = rt.UnexpectedCharacters, rt.UnexpectedEOF
     UnexpectedInput = rt.UnexpectedInput
+    _repeats.lines, _repeats.more, _repeats.sections = [], 0, []
     try:
-        return _parser().parse(text)
+        tree = _parser().parse(text)
+        if not _repeats.lines and not _repeats.more:
+            return tree
+        return _warned(tree, source)
     except _TooDeep:
         line, column = _too_deep_at(text)
         raise MetadataSyntaxError(

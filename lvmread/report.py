@@ -599,6 +599,10 @@ def zero(seg: Segment) -> Optional[bool]:
     return _zero_new_blocks(pool_seg) if pool_seg is not None else None
 
 
+_ZERO_FIELD = {True: "zero", False: "", None: "unknown"}
+"""The text lvm2 reports for each answer of :func:`zero`."""
+
+
 def pv_alloc_counts(vg: VolumeGroup) -> dict[str, int]:
     """Extents of each PV (by its metadata key) that segments use."""
     counts = dict.fromkeys(vg.pvs, 0)
@@ -653,7 +657,7 @@ def lv_row(lv: LogicalVolume) -> dict:
         "data_lv": _name(lv_data(lv)),
         "metadata_lv": _name(lv_metadata(lv)),
         "lv_metadata_size": lv_metadata_size(lv),
-        "lv_skip_activation": "ACTIVATION_SKIP" in lv.lvm2_status,
+        "lv_skip_activation": "skip activation" if "ACTIVATION_SKIP" in lv.lvm2_status else "",
         "lv_when_full": (
             ("error" if "ERROR_WHEN_FULL" in lv.lvm2_status else "queue") if pool else ""
         ),
@@ -662,7 +666,8 @@ def lv_row(lv: LogicalVolume) -> dict:
 
 def seg_row(seg: Segment) -> dict:
     """One segment in lvm2's report terms (the ``seg`` rows of ``fullreport``); sizes in
-    bytes, numbers lvm2 leaves blank for this segment type as None."""
+    bytes, numbers lvm2 leaves blank for this segment type as None, every other field
+    the string lvm2 prints."""
     lv = seg.lv
     es = lv.vg.extent_size_bytes
     thin = seg.type == "thin"
@@ -689,7 +694,7 @@ def seg_row(seg: Segment) -> dict:
             _int_key(seg, "transaction_id") if thin or seg.type == "thin-pool" else None
         ),
         "discards": discards(seg),
-        "zero": zero(seg),
+        "zero": _ZERO_FIELD[zero(seg)],
         "cache_mode": cache_mode(seg),
         "cache_policy": cache_policy(seg),
         "cache_metadata_format": cache_metadata_format(seg),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .errors import AmbiguousNameError, LabelError, LvmReadError, MetadataError, UsageError
 from .layout import SECTOR_SIZE
-from .metadata import parse_metadata
+from .metadata import metadata_warnings, parse_metadata, repeated_sections
 from .model import PhysicalVolume, VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
 
@@ -360,12 +360,13 @@ def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     from .validate import check_vg
 
     vg = build_vg(copy.tree, source=copy.text.where)
+    ds.warnings.extend(metadata_warnings(copy.tree))
     vg.sources.append(copy)
     if ds.activator is None:
         ds.activator = Activator()
     vg.activator = ds.activator
     attach_devices(vg, ds.pvs, ds.warnings, ds.copies)
-    ds.warnings.extend(check_vg(vg))
+    ds.warnings.extend(check_vg(vg, repeated_sections(copy.tree)))
     return vg
 
 
@@ -451,7 +452,7 @@ def _forensic_choice(
     if metadata:
         from .backup import read_metadata_files, use_files
 
-        ds.metadata_files = read_metadata_files(metadata)
+        ds.metadata_files = read_metadata_files(metadata, ds.warnings)
         if ds.history is not None:
             ds.history = None  # rescan with the files
         if seqno is None:

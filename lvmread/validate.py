@@ -10,14 +10,47 @@ every fault also comes back as a warning line for the user.
 
 from __future__ import annotations
 
-from .model import LV_REFERENCE_KEYS, SECTOR, LogicalVolume, Segment, VolumeGroup
+from typing import TYPE_CHECKING, Sequence
+
+from .model import (
+    LV_REFERENCE_KEYS,
+    SECTOR,
+    LogicalVolume,
+    PhysicalVolume,
+    Segment,
+    VolumeGroup,
+)
+
+if TYPE_CHECKING:
+    from .metadata import RepeatedSection
 
 MAX_SECTORS = (1 << 63) // SECTOR
 """Largest device size, in sectors, the kernel (and so lvmread) accepts."""
 
 
-def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
+def _pv_faults(vg: VolumeGroup, pv: PhysicalVolume) -> list[str]:
+    """What makes the numbers of a PV section unusable for mapping its extents."""
     out = []
+    for key in ("pe_start", "pe_count", "dev_size"):
+        v = getattr(pv, key)
+        if v < 0:
+            out.append(f"{key} {v} is negative")
+        elif v > MAX_SECTORS:
+            out.append(f"{key} {v} is beyond what any device can hold")
+    if not out and pv.pe_start + pv.pe_count * vg.extent_size > MAX_SECTORS:
+        out.append(f"its {pv.pe_count} extents from sector {pv.pe_start} end beyond what any "
+                   "device can hold")
+    return out
+
+
+def _lv_problems(
+    vg: VolumeGroup, lv: LogicalVolume, bad_pvs: dict[str, list[str]]
+) -> list[str]:
+    out = []
+    on_bad = next((a.pv.key for seg in lv.segments for a in seg.areas
+                   if a.pv is not None and a.pv.key in bad_pvs), None) if bad_pvs else None
+    if on_bad is not None:
+        out.append(f"it uses PV {on_bad}, whose {bad_pvs[on_bad][0]}")
     expect = 0
     for seg in lv.segments:
         where = f"segment {seg.index}"
@@ -29,7 +62,7 @@ def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
         if seg.extent_count <= 0:
             out.append(f"{where} has {seg.extent_count} extents")
         expect = seg.start_extent + max(seg.extent_count, 0)
-        out += _segment_problems(vg, seg, where)
+        out += _segment_problems(vg, seg, where, bad_pvs)
     count = lv.raw.get("segment_count")
     if isinstance(count, int) and count != len(lv.segments):
         out.append(f"segment_count is {count} but {len(lv.segments)} segments are present")
@@ -38,7 +71,9 @@ def _lv_problems(vg: VolumeGroup, lv: LogicalVolume) -> list[str]:
     return out
 
 
-def _segment_problems(vg: VolumeGroup, seg: Segment, where: str) -> list[str]:
+def _segment_problems(
+    vg: VolumeGroup, seg: Segment, where: str, bad_pvs: dict[str, list[str]]
+) -> list[str]:
     out = []
     raw = seg.raw
     if seg.type == "striped":
@@ -56,7 +91,7 @@ def _segment_problems(vg: VolumeGroup, seg: Segment, where: str) -> list[str]:
     for i, area in enumerate(seg.areas):
         if area.start < 0:
             out.append(f"{where}: area {i} starts at negative extent {area.start}")
-        if area.pv is not None:
+        if area.pv is not None and area.pv.key not in bad_pvs:  # (those: _lv_problems)
             end = area.start + seg.area_len
             if end > area.pv.pe_count:
                 out.append(
@@ -152,12 +187,44 @@ def _duplicate_pv_ids(vg: VolumeGroup) -> tuple[set[str], list[str]]:
     return {k for ks in dups.values() for k in ks}, warnings
 
 
-def check_vg(vg: VolumeGroup) -> list[str]:
-    """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``."""
+def _repeat_problems(
+    vg: VolumeGroup, repeated: Sequence[RepeatedSection], bad_pvs: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """LV name -> problems, for LV and segment sections the text gives twice (lvm2 reads
+    both and refuses the metadata; lvmread kept the first); a PV section given twice
+    goes into ``bad_pvs``, so that the LVs on it are refused (lvm2 reads it as two PVs
+    on one device and maps the LVs on the last, lvmread kept the first: neither is sure)."""
+    out: dict[str, list[str]] = {}
+    lvs, pvs = vg.raw.get("logical_volumes"), vg.raw.get("physical_volumes")
+    by_raw = {id(lv.raw): lv for lv in vg.lvs.values()}
+    for r in repeated:
+        what = f"section {r.key!r} is given twice (lines {r.first} and {r.line})"
+        if r.container is pvs:
+            # lvm2 lists both as PVs and maps the areas that name the key on the last one
+            bad_pvs.setdefault(r.key, []).append(f"{what}; lvm2 reads both, differently")
+            continue
+        what += "; lvm2 reads both and refuses this metadata"
+        lv = vg.lvs.get(r.key) if r.container is lvs else by_raw.get(id(r.container))
+        if lv is not None:
+            out.setdefault(lv.name, []).append(f"its {what}")
+    return out
+
+
+def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[str]:
+    """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``.
+
+    ``repeated``: the sections its metadata text repeats (see
+    :func:`~lvmread.metadata.repeated_sections`).
+    """
     warnings = []
+    bad_pvs: dict[str, list[str]] = {}
+    repeats = _repeat_problems(vg, repeated, bad_pvs) if repeated else {}
     for pv in vg.pvs.values():
-        if pv.pe_count < 0 or pv.pe_start < 0:
-            warnings.append(f"PV {pv.key}: pe_start {pv.pe_start}, pe_count {pv.pe_count}")
+        faults = bad_pvs.get(pv.key, []) + _pv_faults(vg, pv)
+        if faults:
+            bad_pvs[pv.key] = faults
+            warnings.append(f"VG {vg.name} PV {pv.key}: {'; '.join(faults)}; its LVs are "
+                            "not mapped")
         elif pv.device is not None:
             end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR
             if end > pv.device.source.size:
@@ -169,7 +236,7 @@ def check_vg(vg: VolumeGroup) -> list[str]:
     warnings += dup_warnings
     cycles = _cycles(vg)
     for lv in vg.lvs.values():
-        lv.problems = _lv_problems(vg, lv)
+        lv.problems = repeats.get(lv.name, []) + _lv_problems(vg, lv, bad_pvs)
         on_dup = dup_keys and sorted(
             {a.pv.key for s in lv.segments for a in s.areas if a.pv} & dup_keys
         )

@@ -244,3 +244,15 @@ def test_awkward_tables_read_back_in_the_library(fixture_images, tmp_path, monke
             with lvmread.open([name]) as disks:
                 assert not disks.errors
                 _check_tables_read_back(disks, content)
+
+
+def test_kernel_parameter_strings_carry_any_path():
+    """The kernel's ioctl form (no ``\\x``: a backslash before whitespace) of a non-UTF-8 path
+    with a space and a newline: its bytes as they are, read back the same."""
+    from lvmread.dm import TableEntry
+    from lvmread.dm.kernel import pack_target_specs, unpack_target_specs
+
+    path = os.fsdecode(b"/img/raw\xff a\nb")
+    specs, count = pack_target_specs([TableEntry(0, 8, "linear", (path, "0"))])
+    assert b"/img/raw\xff\\ a\\\nb 0\0" in specs
+    assert unpack_target_specs(specs, count)[0].args == (path, "0")

@@ -9,6 +9,7 @@ same tables name image files (userspace reading) or ``major:minor`` (a kernel).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -38,11 +39,33 @@ def dm_name(vg: str, lv: str, layer: Optional[str] = None) -> str:
     return "-".join(parts)
 
 
+#: a token a table line writes as it is (lvmread.dm.escape_arg leaves it unchanged)
+_PLAIN_TOKEN = re.compile(r"[\x21\x22\x24-\x5b\x5d-\x7e]+\Z")
+#: a bare name a table would read as a device number, or as a mapped device (``vg-lv``)
+_NOT_A_PATH = re.compile(r"[0-9]+:[0-9]+\Z|[A-Za-z0-9+_.-]*-[A-Za-z0-9+_.-]*\Z")
+
+
+def line_token(token: str) -> str:
+    """A device token as a table line writes it (:func:`lvmread.dm.escape_arg`: ``\\``
+    before a space, tab or backslash, ``\\xHH`` for ``#`` and unprintable characters)."""
+    if _PLAIN_TOKEN.match(token):  # the usual case, without importing the device mapper
+        return token
+    from .dm.table import escape_arg
+
+    return escape_arg(token)
+
+
 def image_token(pv: PhysicalVolume) -> str:
-    """Name a PV by its input (``disk.img`` or ``disk.img@p2``): tables for userspace reading."""
+    """Name a PV by its input: tables for userspace reading.
+
+    The input's name (``disk.img``, ``disk.img@p2``: :func:`lvmread.source.input_name`,
+    unique per input), written ``./7:0`` or ``./vg0-lv0`` where the bare name would be read
+    as a device number or could be the name of a mapped device.
+    """
     if pv.device is None:
         raise MissingPVError(f"PV {pv.uuid} is missing")
-    return pv.device.source.name
+    name = pv.device.source.name
+    return "./" + name if _NOT_A_PATH.match(name) else name
 
 
 def devno_token(pv: PhysicalVolume) -> str:
@@ -89,7 +112,7 @@ class Context:
         return self.vg.extent_size
 
     def pv_area(self, seg: Segment, area_index: int) -> tuple[str, int]:
-        """(device token, offset in sectors) of a segment area.
+        """(device token as a table line writes it, offset in sectors) of a segment area.
 
         As lvm2's partial activation does, a missing PV becomes an ``error`` filler
         device (``vg-lv-missing_N_M``); so, when reading, does an area that reaches past
@@ -106,11 +129,11 @@ class Context:
                         f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} uses missing "
                         f"PV {pv.uuid}; read it with --partial (missing ranges give I/O errors)"
                     )
-                return self._filler(seg, area_index, sectors), 0
+                return line_token(self._filler(seg, area_index, sectors)), 0
             offset = pv.pe_start + area.start * self.extent
             present = readable_sectors(pv) - offset
             if present >= sectors or not (self.partial or self.reading):
-                return self.token(pv), offset  # (a table names what lvm2 would load)
+                return line_token(self.token(pv)), offset  # (a table names what lvm2 would load)
             if not self.partial:
                 src = pv.device.source  # type: ignore[union-attr]
                 raise MissingPVError(
@@ -118,9 +141,10 @@ class Context:
                     f"end of {src.name} ({readable_sectors(pv) << 9} bytes there; a truncated "
                     "image?); read it with --partial (the missing ranges give I/O errors)"
                 )
-            return self._filler(seg, area_index, sectors, self.token(pv), offset, present), 0
+            token = line_token(self.token(pv))
+            return line_token(self._filler(seg, area_index, sectors, token, offset, present)), 0
         if area.lv is not None:
-            return self.sub_lv(area.lv), area.start * self.extent
+            return line_token(self.sub_lv(area.lv)), area.start * self.extent
         raise ActivationError(f"segment {seg.index} of {seg.lv.name}: area {area.name} unresolved")
 
     def _filler(
@@ -133,7 +157,7 @@ class Context:
         present: int = 0,
     ) -> str:
         """Plan the ``-missing_N_M`` device of an area: ``error`` but for its first
-        ``present`` sectors, which map to ``token`` from ``offset``."""
+        ``present`` sectors, which map to ``token`` (as a line writes it) from ``offset``."""
         seg_no = seg.lv.segments.index(seg)
         name = dm_name(seg.lv.vg.name, seg.lv.name, f"missing_{seg_no}_{area_index}")
         if present > 0:

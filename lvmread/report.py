@@ -770,6 +770,19 @@ def human_size(n: int) -> str:
     return f"{v:.2f}{unit}"
 
 
+def _cell(text: str) -> str:
+    """``text`` on one line of a terminal whatever an input's path holds: an unprintable
+    character as a backslash escape, a non-UTF-8 path's raw byte as ``\\xHH``."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable()
+        else f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+        else c.encode("unicode_escape").decode()
+        for c in text
+    )
+
+
 def table(vgs: list[VolumeGroup]) -> str:
     """The ``lvmread ls`` table: one line per LV (hidden ones in brackets), like ``lvs -a``."""
     head = ("VG", "LV", "Attr", "LSize", "Type", "Devices")
@@ -777,7 +790,7 @@ def table(vgs: list[VolumeGroup]) -> str:
     for vg in vgs:
         for lv in reported_lvs(vg):
             types = ",".join(dict.fromkeys(segtype(s) for s in lv.segments)) or "-"
-            devs = ",".join(devices_field(s) for s in lv.segments if s.data_areas)
+            devs = _cell(",".join(devices_field(s) for s in lv.segments if s.data_areas))
             rows.append((vg.name, lv.display_name, lv_attr(lv), human_size(lv.size), types, devs))
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
     right = {3}

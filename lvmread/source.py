@@ -74,11 +74,28 @@ class InputFile:
         return f"InputFile({self.path!r}, size={self.size}, sector_size={self.sector_size})"
 
 
+def input_name(path: str, partition: int | None = None) -> str:
+    """The name of an input, or of its partition N, unique per (path, partition).
+
+    The path, or ``path@pN`` for partition N; a path ending in ``@pN`` or ``@`` has that
+    last run of ``@`` doubled: ``X@@p1`` is the file ``X@p1``, ``X@p1`` partition 1 of
+    ``X`` (other paths are unchanged).
+    """
+    name = path
+    if name.endswith("@") or "@p" in name:
+        digits = len(name) - len(name.rstrip("0123456789"))
+        tail = f"p{name[-digits:]}" if digits and name[:-digits].endswith("@p") else ""
+        stem = name[: len(name) - len(tail)]
+        if stem.endswith("@"):
+            name = stem + "@" * (len(stem) - len(stem.rstrip("@"))) + tail
+    return name if partition is None else f"{name}@p{partition}"
+
+
 class Source:
     """A read-only byte range ``[start, start + size)`` of an input.
 
-    ``name`` is the display name: the path, or ``path@pN`` for partition N
-    (not ``#``, which a device-mapper table line cannot carry).
+    ``name`` names it in listings, messages and tables (:func:`input_name`): the path, or
+    ``path@pN`` for partition N.
     """
 
     def __init__(self, file: InputFile, start: int, size: int,
@@ -88,7 +105,7 @@ class Source:
         self.start = start
         self.size = size
         self.partition = partition
-        self.name = file.path if partition is None else f"{file.path}@p{partition}"
+        self.name = input_name(file.path, partition)
 
     @property
     def sector_size(self) -> int | None:

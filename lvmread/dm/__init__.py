@@ -31,11 +31,14 @@ from lvmread.dm.mapper import (
 from lvmread.dm.table import (
     SECTOR_SIZE,
     TableEntry,
+    escape_arg,
+    escape_args,
     format_table,
     join_args,
     parse_table,
     parse_table_line,
     split_args,
+    split_table_args,
 )
 from lvmread.dm.targets import (
     DeviceArea,
@@ -69,11 +72,14 @@ __all__ = [
     "TargetContext",
     "build_table",
     "format_table",
+    "escape_arg",
+    "escape_args",
     "join_args",
     "lookup_target",
     "parse_table",
     "parse_table_line",
     "register_target",
     "split_args",
+    "split_table_args",
     "target_types",
 ]

@@ -212,7 +212,7 @@ def pack_target_specs(entries: Iterable[TableEntry]) -> Tuple[bytes, int]:
     for e in entries:
         if len(e.target.encode("ascii")) >= DM_MAX_TYPE_NAME:
             raise ValueError(f"target type {e.target!r} is too long")
-        params = join_args(e.args).encode("utf-8") + b"\0"
+        params = join_args(e.args).encode("utf-8", "surrogateescape") + b"\0"
         body = DM_TARGET_SPEC_SIZE + len(params)
         padded = (body + _ALIGN - 1) // _ALIGN * _ALIGN
         out += DmTargetSpec.build(
@@ -252,7 +252,7 @@ def unpack_target_specs(buf: bytes, count: int, *, relative_next: bool = True) -
         spec = DmTargetSpec.parse(bytes(buf[pos : pos + DM_TARGET_SPEC_SIZE]))
         p = pos + DM_TARGET_SPEC_SIZE
         end = bytes(buf).index(b"\0", p)
-        params = bytes(buf[p:end]).decode("utf-8")
+        params = bytes(buf[p:end]).decode("utf-8", "surrogateescape")
         entries.append(
             TableEntry(spec.sector_start, spec.length, spec.target_type, tuple(split_args(params)))
         )

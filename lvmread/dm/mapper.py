@@ -526,11 +526,12 @@ def _check_name(name: str, what: str, max_bytes: int | None = DM_NAME_LEN - 1) -
 
 
 def _check_token(name: str) -> None:
-    """A registered device's name is a table token (a path is fine): one word, no ``#``."""
+    """A registered device's name is a table token: any text a path can be (a table line
+    writes it escaped, :func:`~lvmread.dm.table.escape_arg`) but a device number."""
     if not isinstance(name, str) or not name:
         raise DMError("device name must be a non-empty string")
-    if any(c.isspace() or c in "#\x00" for c in name):
-        raise DMError(f"device name {name!r} may not contain whitespace, '#' or NUL")
+    if "\x00" in name:
+        raise DMError(f"device name {name!r} may not contain NUL")
     if parse_devno(name) is not None:
         raise DMError(f"device name {name!r} looks like a device number")
 
@@ -650,7 +651,7 @@ class DeviceMapper:
         else:
             try:
                 st = os.stat(token)
-            except OSError as e:
+            except (OSError, ValueError) as e:  # (ValueError: a NUL in the token)
                 raise DMDeviceError(f"{token}: no such device, file or mapped device") from e
             key = ("file", st.st_dev, st.st_ino)
         dev = self._host.get(key)

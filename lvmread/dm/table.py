@@ -1,4 +1,4 @@
-"""Table text in the ``dmsetup table`` syntax.
+r"""Table text in the ``dmsetup table`` syntax.
 
 One line per target::
 
@@ -8,7 +8,11 @@ with ``start`` and ``length`` in 512-byte sectors.  On input, blank lines are
 skipped and ``#`` starts a comment that runs to the end of the line (as
 ``dmsetup create`` reads a table file).  Arguments are split as the kernel's
 ``dm_split_args()`` splits them: on whitespace, with a backslash quoting the next
-character.
+character; and, since a table line cannot carry a newline, other control
+characters or ``#``, ``\xHH`` (two hex digits) in a line stands for the byte
+``HH`` of the argument (its UTF-8, or the raw byte of a non-UTF-8 path, as
+:func:`os.fsencode` gives it).  :func:`escape_arg` writes any argument so, and
+only where needed: ``/a b#c`` is written ``/a\ b\x23c``.
 
 This module only deals with text; building targets from entries and validating
 them against devices is :mod:`lvmread.dm.mapper`'s job.
@@ -35,6 +39,10 @@ MAX_TYPE_NAME = 16
 _UINT = re.compile(r"[0-9]+\Z")
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _WS = " \t\n\v\f\r"
+_WS_RUN = re.compile("[ \t\n\v\f\r]+")
+_HEX = frozenset("0123456789abcdefABCDEF")
+#: an argument written as it is in a table line (printable ASCII but space, ``#``, ``\``)
+_PLAIN = re.compile(r"[\x21\x22\x24-\x5b\x5d-\x7e]+\Z")
 
 
 def parse_uint(text: str, bits: int = 64) -> int | None:
@@ -58,6 +66,18 @@ def split_args(params: str) -> List[str]:
     Whitespace separates arguments; a backslash makes the next character part
     of the argument whatever it is (a trailing lone backslash is kept).
     """
+    return _split(params, False)
+
+
+def split_table_args(params: str) -> List[str]:
+    """Split the arguments of a table line: as :func:`split_args`, and ``\\xHH`` is
+    the byte ``HH`` (what :func:`escape_arg` writes for what a line cannot carry)."""
+    return _split(params, True)
+
+
+def _split(params: str, hex_escapes: bool) -> List[str]:
+    if "\\" not in params:
+        return [a for a in _WS_RUN.split(params) if a]
     args: List[str] = []
     i, n = 0, len(params)
     while True:
@@ -66,9 +86,22 @@ def split_args(params: str) -> List[str]:
         if i >= n:
             return args
         out = []
+        raw = False  # a \xHH of a byte past ASCII: the argument is bytes to decode
         while i < n:
             c = params[i]
             if c == "\\" and i + 1 < n:
+                if (
+                    hex_escapes
+                    and params[i + 1] == "x"
+                    and i + 3 < n
+                    and params[i + 2] in _HEX
+                    and params[i + 3] in _HEX
+                ):
+                    byte = int(params[i + 2 : i + 4], 16)
+                    out.append(chr(byte) if byte < 0x80 else chr(0xDC00 + byte))
+                    raw = raw or byte >= 0x80
+                    i += 4
+                    continue
                 out.append(params[i + 1])
                 i += 2
                 continue
@@ -76,7 +109,13 @@ def split_args(params: str) -> List[str]:
                 break
             out.append(c)
             i += 1
-        args.append("".join(out))
+        arg = "".join(out)
+        if raw:  # bytes given one by one join into the characters they encode
+            try:
+                arg = arg.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate in the text itself: left as it is
+                pass
+        args.append(arg)
 
 
 def quote_arg(arg: str) -> str:
@@ -92,8 +131,40 @@ def quote_arg(arg: str) -> str:
 
 
 def join_args(args: Iterable[str]) -> str:
-    """The parameter string for ``args`` (quoted where needed), space separated."""
+    """The parameter string for ``args`` (quoted where needed), space separated: the
+    kernel's form (a ``DM_TABLE_LOAD``); a table line is :func:`escape_args`'."""
     return " ".join(quote_arg(a) for a in args)
+
+
+def escape_arg(arg: str) -> str:
+    """``arg`` as a table line writes it, so that :func:`split_table_args` gives it back.
+
+    As the kernel reads it, a backslash goes before a space, a tab and a backslash; what
+    a line cannot carry (``#``, newlines and other unprintable characters, the raw bytes
+    of a non-UTF-8 path) is written ``\\xHH`` per byte.  Other arguments are unchanged.
+    """
+    if _PLAIN.match(arg):
+        return arg
+    if not arg:
+        raise ValueError("an empty argument cannot be written in a table")
+    out = []
+    for c in arg:
+        if c in " \t\\":
+            out.append("\\" + c)
+        elif c == "#" or not c.isprintable():
+            try:
+                data = c.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raise ValueError(f"argument {arg!r} is not text a path can hold") from None
+            out.append("".join(f"\\x{b:02x}" for b in data))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def escape_args(args: Iterable[str]) -> str:
+    """The arguments of a table line (each :func:`escape_arg`'d), space separated."""
+    return " ".join(escape_arg(a) for a in args)
 
 
 @dataclass(frozen=True)
@@ -119,7 +190,7 @@ class TableEntry:
     @property
     def params(self) -> str:
         """The argument string as it appears in the table."""
-        return join_args(self.args)
+        return escape_args(self.args)
 
     def format(self) -> str:
         """This entry as one ``dmsetup table`` line (no newline)."""
@@ -154,7 +225,9 @@ def parse_table_line(text: str, line: int | None = None) -> TableEntry | None:
     target = head[2]
     if len(target) >= MAX_TYPE_NAME or not _TYPE_NAME.match(target):
         raise DMTableError(f'"{target}" is not a valid target type name', line=line)
-    args = tuple(split_args(head[3])) if len(head) > 3 else ()
+    args = tuple(split_table_args(head[3])) if len(head) > 3 else ()
+    if any("\0" in a for a in args):
+        raise DMTableError("an argument holds a NUL byte", line=line)
     return TableEntry(start, length, target, args, line)
 
 

@@ -18,7 +18,7 @@ from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Ty
 
 from lvmread.dm.devices import Buffer, Device, FastRead, FileDevice, flat_reader, read_bytes
 from lvmread.dm.errors import DMError, DMTableError
-from lvmread.dm.table import SECTOR_SHIFT, join_args, parse_uint
+from lvmread.dm.table import SECTOR_SHIFT, escape_args, parse_uint
 
 #: resolves a device token of a table ("7:0", a path, a registered or mapped name)
 DeviceLookup = Callable[[str], Device]
@@ -158,7 +158,7 @@ class Target(ABC):
 
     def args_text(self) -> str:
         """The target's arguments as ``dmsetup table`` prints them (quoted if need be)."""
-        return join_args(self.args())
+        return escape_args(self.args())
 
     def flat(self) -> Optional[Tuple[FileDevice, int]]:
         """``(file device, byte offset)`` if the whole target is one contiguous range

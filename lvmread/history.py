@@ -26,7 +26,7 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from . import layout
 from .crc import lvm_crc
@@ -123,6 +123,9 @@ class Version:
     creation_host: Optional[str] = None
     creation_time: Optional[int] = None
     problems: list[str] = field(default_factory=list)
+    uncommitted: bool = False
+    """Written after the committed copy of its area (lvm2 writes the text, then the
+    header): a command that never finished; not used in place of a committed copy."""
     kind: str = "disk"
     """``disk`` (a metadata area) or ``file`` (a backup/archive file)."""
     mda: Optional[MetadataArea] = field(default=None, repr=False)
@@ -334,14 +337,39 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
         if v.vg_name is None:
             v.problems.append("does not start with the 'vgname {', 'id = ', 'seqno = ' lines")
         versions.append(v)
-    for cur in [v for v in versions if v.current and v.vg_uuid and v.seqno is not None]:
-        for v in versions:
-            if v.vg_uuid == cur.vg_uuid and v.seqno is not None and v.seqno > cur.seqno:
-                v.problems.append(
-                    f"newer than the committed copy (seqno {cur.seqno}) of this area: "
-                    "written but never committed (an interrupted command?)"
-                )
+    _mark_uncommitted(versions)
     return versions
+
+
+def _mark_uncommitted(versions: list[Version]) -> None:
+    """Flag the copies of a ring (in ring order) that were written after its committed copy.
+
+    With an intact committed copy (its stored checksum matches, so its seqno is what lvm2
+    wrote) that is every copy of its VG with a higher seqno. When the committed copy is
+    damaged its seqno cannot be trusted, so the ring order tells instead: walking on from
+    the committed copy, lvm2's copies go from the oldest to the one just before it, so a
+    leading run of copies newer than the last one was written after it.
+    """
+    for i, cur in enumerate(versions):
+        if not cur.current:
+            continue
+        if cur.checksum_ok and cur.ended and cur.vg_uuid and cur.seqno is not None:
+            late = [v for v in versions
+                    if v.vg_uuid == cur.vg_uuid and v.seqno is not None and v.seqno > cur.seqno]
+            why = f"newer than the committed copy (seqno {cur.seqno}) of this area"
+        else:
+            walk = [v for v in versions[i + 1:] + versions[:i] if v.seqno is not None]
+            same = [v for v in walk if walk and v.vg_uuid == walk[0].vg_uuid]
+            late = []
+            if len(same) >= 2:
+                for v in same:
+                    if v.seqno is None or same[-1].seqno is None or v.seqno <= same[-1].seqno:
+                        break
+                    late.append(v)
+            why = f"written after the (damaged) committed copy at {cur.where} of this area"
+        for v in late:
+            v.uncommitted = True
+            v.problems.append(f"{why}: written but never committed (an interrupted command?)")
 
 
 class _Kept:
@@ -850,68 +878,115 @@ def note_reuse(ds: DiskSet, vg: VolumeGroup) -> None:
 # ------------------------------------------------------------------ damaged copies
 
 
-def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
-    """Where a metadata area's newest copy is damaged, use the newest usable copy on any PV.
+def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
+    """The intact disk copies of a VG, newest first: complete, checksum not contradicted,
+    parsed, not one of the damaged copies (``bad``: their ids), and listing the PV whose
+    ring holds them (a copy of another VG that PV was once in does not)."""
+    from .scan import lists_pv
 
-    ``ds.damaged`` lists the areas whose current copy failed a check (their warnings are
-    already in ``ds.warnings``). For each VG those copies belong to, the newest usable
-    version in the history (not newer than the damaged copy's seqno) replaces the chosen
-    copy when it is newer, or stands in when no PV had a good copy.
+    for v in hist.usable(uuid):
+        if v.kind != "disk" or id(v) in bad or v.seqno is None:
+            continue
+        try:
+            tree = hist.tree(v)
+        except LvmReadError:
+            continue
+        if v.pv_uuid is None or lists_pv(tree, v.pv_uuid):
+            yield v
+
+
+def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
+    """Where a metadata area's newest copy is damaged, use the newest intact copy on any PV.
+
+    ``ds.damaged`` lists the areas whose header or current copy failed a check (their
+    warnings are already in ``ds.warnings``). The VGs affected are every VG seen in such an
+    area's ring, as the damaged text's own first lines may be the damaged bytes. For each,
+    the highest seqno that is intact (complete, its stored checksum matches, it parses) in
+    any ring of any PV replaces the chosen copy when it is newer, or stands in when no PV
+    had a good copy. Nothing read from the damaged text bounds the choice; a copy written
+    after the committed copy of its area (never committed) is used only if nothing
+    committed is intact.
     """
     if not getattr(ds, "damaged", None):
         return chosen
     hist = History.of(ds)
-    errors = {id(m): err for m, err in ds.damaged}
-    # vg uuid -> the seqno its damaged current copy claims (None: unknown), and what failed
-    affected: dict[str, Optional[int]] = {}
-    failed: dict[str, list[str]] = {}
-    for mda_id, err in errors.items():
-        in_area = [v for v in hist.versions if v.mda is not None and id(v.mda) == mda_id]
-        cur = [v for v in in_area if v.current and v.vg_uuid]
-        if cur:
-            for v in cur:
-                prev = affected.get(v.vg_uuid)
-                affected[v.vg_uuid] = v.seqno if prev is None else max(prev, v.seqno or 0)
-                failed.setdefault(v.vg_uuid, []).append(
-                    f"seqno {v.seqno} at {v.where} failed a check: {err.message}"
-                )
-        else:  # header unusable or the damaged text unidentifiable: every VG of the area
-            for v in in_area:
-                if v.vg_uuid:
-                    affected.setdefault(v.vg_uuid, None)
-                    msg = f"{err}"
-                    if msg not in failed.setdefault(v.vg_uuid, []):
-                        failed[v.vg_uuid].append(msg)
-    for mda, _err in ds.damaged:
-        if not any(v.mda is mda for v in hist.versions):
+    failed: dict[str, list[str]] = {}  # vg uuid -> what failed (one entry per damaged area)
+    claims: dict[str, int] = {}  # vg uuid -> the highest seqno a damaged copy says it has
+    bad: set[int] = set()  # id() of the damaged copies themselves
+    for mda, err in ds.damaged:
+        in_area = [v for v in hist.versions if v.mda is mda]
+        if not in_area:
             ds.warnings.append(
                 f"{mda.source.name}: metadata area {mda.index} (offset {mda.offset}) holds no "
                 "metadata text at all; a backup or archive file of its VG can stand in for it "
                 "(--metadata FILE)"
             )
+            continue
+        cur = [v for v in in_area if v.current]
+        bad.update(id(v) for v in cur)
+        if cur:
+            what = "; ".join(f"seqno {v.seqno} at {v.where} failed a check: {err.message}"
+                             if v.seqno is not None else
+                             f"{v.where} failed a check: {err.message}" for v in cur)
+        else:  # the header is unusable: no copy is known to be the committed one
+            what = str(err)
+        uuids = {v.vg_uuid for v in in_area if v.vg_uuid}
+        for v in cur:
+            if v.seqno is None:
+                continue
+            # a uuid no other copy has is itself damaged: the seqno may still be right
+            alone = not any(o.vg_uuid == v.vg_uuid for o in hist.versions if o is not v)
+            for u in uuids if alone else [v.vg_uuid]:
+                if u:
+                    claims[u] = max(claims.get(u, v.seqno), v.seqno)
+        for u in uuids:
+            if what not in failed.setdefault(u, []):
+                failed[u].append(what)
     by_uuid = {c.vg_uuid: c for c in chosen}
     out = list(chosen)
-    for uuid, claim in affected.items():
-        cands = [
-            v for v in hist.usable(uuid)
-            if v.kind == "disk" and (claim is None or (v.seqno is not None and v.seqno <= claim))
-        ]
-        if not cands:
-            continue
-        best = cands[0]
+    for uuid, what in failed.items():
+        intact: list[Version] = []  # newest first, up to the first committed one
+        for v in _intact(hist, uuid, bad):
+            intact.append(v)
+            if not v.uncommitted:
+                break
+        committed = [v for v in intact if not v.uncommitted]
+        best = committed[0] if committed else (intact[0] if intact else None)
         have = by_uuid.get(uuid)
-        if have is not None and have.seqno >= (best.seqno or 0):
+        if best is None or best.seqno is None:
+            seen = [v for v in hist.of_vg(uuid) if id(v) not in bad]
+            if have is None and seen:
+                ds.warnings.append(
+                    f"VG {seen[-1].vg_name} ({uuid}): no intact copy of its metadata on the "
+                    f"inputs ({'; '.join(what)}); it is left out"
+                )
+            continue
+        if have is not None and have.seqno >= best.seqno:
             continue
         copy = to_copy(best, hist.tree(best))
-        older = (
-            f"; what seqno {claim} changed is not shown"
-            if claim is not None and claim > copy.seqno
-            else ""
-        )
+        newest = intact[0]
+        if newest is best:
+            which = "the newest intact copy on the inputs"
+        else:
+            which = (
+                f"the newest intact committed copy on the inputs (seqno {newest.seqno} at "
+                f"{newest.where} is newer but was never committed: "
+                "written after the committed copy of its area)"
+            )
+            if not committed:
+                which = "an uncommitted copy (written after the committed copy of its area)"
+        claim = claims.get(uuid)
+        later = ""
+        if claim is not None and claim == best.seqno + 1:
+            later = f"; what seqno {claim} changed is not shown"
+        elif claim is not None and claim > best.seqno:
+            later = (
+                f"; the damaged copy says seqno {claim}: what seqnos {best.seqno + 1}-{claim} "
+                "changed is not shown (LVs created since may be missing)"
+            )
         ds.warnings.append(
-            f"VG {copy.vg_name}: the newest metadata is damaged ({'; '.join(failed[uuid])}); "
-            f"using seqno {copy.seqno}{_describe(best)} from {best.where}, the newest valid "
-            f"copy on the inputs{older}"
+            f"VG {copy.vg_name}: the newest metadata is damaged ({'; '.join(what)}); "
+            f"using seqno {copy.seqno}{_describe(best)} from {best.where}, {which}{later}"
         )
         if have is not None:
             out[out.index(have)] = copy

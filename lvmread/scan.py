@@ -42,6 +42,21 @@ def _vg_identity(tree: dict, where: str) -> tuple[str, str, int]:
     raise MetadataError(f"{where}: no volume group section in the metadata")
 
 
+def lists_pv(tree: dict, pv_uuid: str) -> bool:
+    """Whether the VG section of a parsed copy lists the PV with this uuid."""
+    want = pv_uuid.replace("-", "")
+    for sec in tree.values():
+        if isinstance(sec, dict):
+            pvs = sec.get("physical_volumes")
+            if not isinstance(pvs, dict):
+                return False
+            return any(
+                isinstance(pv, dict) and str(pv.get("id", "")).replace("-", "") == want
+                for pv in pvs.values()
+            )
+    return False
+
+
 def parse_copy(text: MetadataText, cache: Optional[dict] = None) -> MetadataCopy:
     """Parse one metadata copy (reusing the tree of an identical text from ``cache``)."""
     key = text.data
@@ -181,7 +196,16 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
             try:
                 text = mda.current()
                 if text is not None:
-                    copies.append(parse_copy(text, cache))
+                    copy = parse_copy(text, cache)
+                    if not lists_pv(copy.tree, pv.uuid):
+                        raise MetadataError(
+                            f"the metadata (VG {copy.vg_name} {copy.vg_uuid} seqno "
+                            f"{copy.seqno}) does not list this PV ({pv.uuid}) among its "
+                            "physical volumes",
+                            file=text.area.source.path,
+                            offset=text.area.source.start + text.device_offset,
+                        )
+                    copies.append(copy)
             except LvmReadError as exc:
                 ds.warnings.append(f"{exc} (this copy is not used)")
                 ds.damaged.append((mda, exc))

@@ -1,0 +1,267 @@
+"""Which metadata copy wins when the newest is damaged (issue 9, case 2).
+
+Each test changes bytes of a private copy of an lvm2-made image (``fixtures/single``:
+VG vg0, seqnos 1-7 in one ring; ``fixtures/removed``: VG vgrm, seqnos 1-7) the way a
+failing disk would, without fixing the checksum, and checks that the copy used is the
+highest seqno that is really intact, whatever the damaged bytes say, and that the warning
+names the damaged copy and the copy used. ``ls`` exits 0 in every case here: the VG is
+read (from an older copy) and the fallback is a warning, as for any other damaged copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lvmread.crc import lvm_crc
+from lvmread.history import History
+from lvmread.scan import open_disks
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lvmread.cli", *map(str, args)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def _copy(fixture_images, tmp_path, name: str, image: str = "disk.img") -> Path:
+    dst = tmp_path / f"{name}-{image}"
+    shutil.copyfile(fixture_images.folder(name) / image, dst)
+    return dst
+
+
+def _versions(img: Path) -> dict[int, tuple[int, int]]:
+    """seqno -> (offset in the file, length) of every copy in the ring of ``img``."""
+    with open_disks([str(img)]) as ds:
+        return {v.seqno: (v.file_offset, v.length) for v in History.of(ds).versions}
+
+
+def _damage(img: Path, seqno: int, old: bytes, new: bytes) -> int:
+    """Replace ``old`` by ``new`` in the copy of ``seqno`` (checksum left as it was);
+    returns the copy's offset in the file."""
+    at, length = _versions(img)[seqno]
+    return _damage_at(img, at, length, old, new)
+
+
+def _damage_at(img: Path, at: int, length: int, old: bytes, new: bytes) -> int:
+    with open(img, "r+b") as f:
+        f.seek(at)
+        text = f.read(length)
+        i = text.index(old)
+        f.seek(at + i)
+        f.write(new)
+    return at
+
+
+def _lvm2_lvs(name: str) -> dict[str, list[str]]:
+    """LV name -> seg_pe_ranges of each segment, from lvm2's report of the fixture."""
+    rows = json.loads((FIXTURES / name / "lvs.json").read_text())["report"][0]["seg"]
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["lv_name"], []).append(r["seg_pe_ranges"].split(":", 1)[1])
+    return out
+
+
+def _content(name: str) -> dict:
+    return json.loads((FIXTURES / name / "content.json").read_text())["lvs"]
+
+
+def _sha(lv) -> str:
+    with lv.open() as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _ranges(lv) -> list[str]:
+    out = []
+    for seg in lv.segments:
+        (area,) = seg.areas
+        out.append(f"{area.start}-{area.start + seg.area_len - 1}")
+    return out
+
+
+def _fallback_warning(ds) -> str:
+    (warn,) = [w for w in ds.warnings if "the newest metadata is damaged" in w]
+    return warn
+
+
+# One byte of the current copy (seqno 7) of fixtures/single, checksum not fixed. Seqno 6
+# (lvremove vg0/lvb) is the newest intact copy: lvm2's LVs, lva before its last lvextend.
+SINGLE_DAMAGE = {
+    "seqno": (b"seqno = 7", b"seqno = 2"),  # the damaged copy claims an older seqno
+    "seqno-high": (b"seqno = 7", b"seqno = 9"),
+    "lv-name": (b"lvc {", b"lvC {"),
+    "id-line": (b"\nid = ", b"\niD = "),  # the first lines no longer identify the copy
+    "vg-uuid": (b'id = "', b'id = "X'),  # the damaged copy names another VG uuid
+    "middle": (b"extent_count = 3", b"extent_count = 4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SINGLE_DAMAGE))
+def test_one_damaged_byte_uses_the_newest_intact_copy(fixture_images, tmp_path, case):
+    img = _copy(fixture_images, tmp_path, "single")
+    old, new = SINGLE_DAMAGE[case]
+    if case == "vg-uuid":  # change the uuid's first character, same length
+        at, length = _versions(img)[7]
+        with open(img, "rb") as f:
+            f.seek(at)
+            text = f.read(length)
+        i = text.index(old) + len(old)
+        old, new = text[i - 6:i + 1], text[i - 6:i] + (b"Z" if text[i:i + 1] != b"Z" else b"Y")
+    at = _damage(img, 7, old, new)
+    at6 = _versions(img)[6][0]
+    lvm2 = _lvm2_lvs("single")
+    with open_disks([str(img)]) as ds:
+        assert not ds.errors
+        (vg,) = ds.vgs
+        assert vg.seqno == 6
+        assert set(vg.lvs) == set(lvm2)  # seqno 7 only extended lva
+        assert _ranges(vg.lv("lvc")) == lvm2["lvc"]
+        assert _ranges(vg.lv("lva")) == lvm2["lva"][:-1]  # the lvextend of seqno 7
+        assert _sha(vg.lv("lvc")) == _content("single")["vg0/lvc"]["sha256"]
+        warn = _fallback_warning(ds)
+        assert f"{img}: offset {at}" in warn and "checksum mismatch" in warn
+        assert "using seqno 6 " in warn and f"from {img}: offset {at6}," in warn
+        assert "the newest intact copy on the inputs" in warn
+    out = _cli("ls", img)
+    assert out.returncode == 0, out.stderr
+    assert {ln.split()[1] for ln in out.stdout.splitlines()[1:]} == set(lvm2)
+    assert f"offset {at}" in out.stderr and "using seqno 6 " in out.stderr
+
+
+def test_damaged_seqno_does_not_bound_the_fallback(fixture_images, tmp_path):
+    """The issue's case: ``seqno = 7`` read as 2 made seqno 2 "the newest valid copy"."""
+    img = _copy(fixture_images, tmp_path, "removed")
+    at = _damage(img, 7, b"seqno = 7", b"seqno = 2")
+    with open_disks([str(img)]) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 6  # lvremove vgrm/intact: keep is the only LV left
+        assert set(vg.lvs) == set(_lvm2_lvs("removed")) - {"new"}  # new: lvcreate, seqno 7
+        assert _sha(vg.lv("keep")) == _content("removed")["vgrm/keep"]["sha256"]
+        warn = _fallback_warning(ds)
+        assert f"{img}: offset {at}" in warn and "using seqno 6 " in warn
+        assert "using seqno 2" not in warn
+
+
+def test_only_much_older_copies_intact_says_lvs_may_be_missing(fixture_images, tmp_path):
+    """Seqnos 5 and 6 left in the ring no longer parse: seqno 4 is the newest intact."""
+    img = _copy(fixture_images, tmp_path, "single")
+    at = _damage(img, 7, b"lvc {", b"lvC {")
+    for s in (5, 6):
+        _damage(img, s, b"logical_volumes {", b"logical_volumes (")
+    with open_disks([str(img)]) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 4
+        assert set(vg.lvs) == {"lva", "lvb"}
+        warn = _fallback_warning(ds)
+        assert f"offset {at}" in warn and "using seqno 4 " in warn
+        assert "seqnos 5-7 changed is not shown (LVs created since may be missing)" in warn
+
+
+def _point_header_at(img: Path, seqno: int) -> None:
+    """Make the copy of ``seqno`` the committed one (as if the next command was
+    interrupted between writing its text and its header); header checksum fixed."""
+    with open_disks([str(img)]) as ds:
+        (v,) = [v for v in History.of(ds).versions if v.seqno == seqno]
+        mda = v.mda.source.start + v.mda.offset
+    with open(img, "r+b") as f:
+        f.seek(mda + 40)
+        f.write(struct.pack("<QQI", v.area_offset, v.length, v.checksum))
+        f.seek(mda + 4)
+        hdr = f.read(508)
+        f.seek(mda)
+        f.write(struct.pack("<I", lvm_crc(hdr)))
+
+
+def test_uncommitted_copy_is_not_used_when_the_committed_one_is_damaged(
+    fixture_images, tmp_path
+):
+    """Seqno 7 was written but never committed (the header points at 6), and 6 is
+    damaged: 5, the newest committed intact copy, is used, not the uncommitted 7."""
+    img = _copy(fixture_images, tmp_path, "removed")
+    _point_header_at(img, 6)
+    at = _damage(img, 6, b"seqno = 6", b"seqno = 1")
+    at7 = _versions(img)[7][0]
+    with open_disks([str(img)]) as ds:
+        (late,) = [v for v in History.of(ds).versions if v.seqno == 7]
+        assert late.uncommitted
+        (vg,) = ds.vgs
+        assert vg.seqno == 5  # lvremove vgrm/gone: keep and intact
+        assert set(vg.lvs) == {"keep", "intact"}
+        removed = json.loads((FIXTURES / "removed" / "content.json").read_text())["removed"]
+        assert _sha(vg.lv("intact")) == removed["vgrm/intact"]["sha256"]  # as at seqno 4-5
+        warn = _fallback_warning(ds)
+        assert f"offset {at}" in warn and "using seqno 5 " in warn
+        assert f"seqno 7 at {img}: offset {at7} is newer but was never committed" in warn
+
+
+def test_second_metadata_area_holds_the_current_copy(fixture_images, tmp_path):
+    """fixtures/mda2: two metadata areas on one PV; damage in the first one's current
+    copy needs no older version, the second area's intact seqno 3 is used."""
+    img = _copy(fixture_images, tmp_path, "mda2")
+    with open_disks([str(img)]) as ds:
+        (cur,) = [v for v in History.of(ds).versions if v.current and v.mda_index == 0]
+    _damage_at(img, cur.file_offset, cur.length, b"seqno = 3", b"seqno = 1")
+    with open_disks([str(img)]) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 3 and vg.sources[0].text.area.index == 1
+        assert set(vg.lvs) == set(_lvm2_lvs("mda2"))
+        assert any(f"offset {cur.file_offset}" in w and "checksum mismatch" in w
+                   for w in ds.warnings)
+        assert not any("the newest metadata is damaged" in w for w in ds.warnings)
+
+
+def test_current_copy_of_another_vg_is_not_trusted(fixture_images, tmp_path):
+    """A current copy whose checksum is good and which parses but does not list the PV it
+    is on (here the PV's id changed and the checksums recomputed) is damaged: the newest
+    intact copy of the VG in the ring is used instead."""
+    img = _copy(fixture_images, tmp_path, "single")
+    with open_disks([str(img)]) as ds:
+        pv_uuid = ds.pvs[0].uuid
+        (cur,) = [v for v in History.of(ds).versions if v.current]
+    at, length = cur.file_offset, cur.length
+    mda = cur.mda.source.start + cur.mda.offset
+    with open(img, "r+b") as f:
+        f.seek(at)
+        text = f.read(length)
+        i = text.index(pv_uuid.encode())
+        text = text[:i] + (b"Z" if text[i:i + 1] != b"Z" else b"Y") + text[i + 1:]
+        f.seek(at)
+        f.write(text)
+        f.seek(mda + 56)
+        f.write(struct.pack("<I", lvm_crc(text)))
+        f.seek(mda + 4)
+        hdr = f.read(508)
+        f.seek(mda)
+        f.write(struct.pack("<I", lvm_crc(hdr)))
+    with open_disks([str(img)]) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 6
+        assert not vg.missing_pvs
+        assert any(f"offset {at}" in w and "does not list this PV" in w for w in ds.warnings)
+        warn = _fallback_warning(ds)
+        assert f"offset {at}" in warn and "using seqno 6 " in warn
+    out = _cli("ls", img)
+    assert out.returncode == 0 and "lvc" in out.stdout
+
+
+def test_seqno_option_is_not_fooled_by_a_damaged_seqno(fixture_images, tmp_path):
+    """``--seqno 2`` with the current copy saying (wrongly) ``seqno = 2``: the real
+    seqno 2 is used (lva alone, lvm2's first segment of lva)."""
+    img = _copy(fixture_images, tmp_path, "single")
+    at2 = _versions(img)[2][0]
+    _damage(img, 7, b"seqno = 7", b"seqno = 2")
+    with open_disks([str(img)], seqno=2) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 2 and set(vg.lvs) == {"lva"}
+        assert _ranges(vg.lv("lva")) == _lvm2_lvs("single")["lva"][:1]
+        assert vg.sources[0].text.where == f"{img}: offset {at2}"

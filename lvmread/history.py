@@ -273,12 +273,26 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
         m = match(doubled, p)
         if m is not None:
             starts[p] = m
-    for p in pointers:
-        starts.setdefault(p, _HEAD.match(doubled, p))
+    scanned = sorted(starts)
+    inside: dict[int, int] = {}  # pointer -> start of the copy it points into the middle of
+    for p, (psize, pcrc, _commit) in pointers.items():
+        if p in starts:
+            continue
+        starts[p] = _HEAD.match(doubled, p)
+        q = bisect.bisect_left(scanned, p) - 1  # the copy before it (-1: the last, wrapped)
+        if scanned and lvm_crc(doubled[p:p + psize]) != pcrc:
+            qs = scanned[q] if q >= 0 else scanned[q] - rsize
+            end = find(b"\0", scanned[q], scanned[q] + rsize)
+            if end >= 0 and end - scanned[q] + qs > p:
+                inside[p] = scanned[q]
+    # a pointer into the middle of a copy whose text fails its checksum was not written
+    # there: it does not cut that copy short
+    limits = sorted(p for p in starts if p not in inside)
     order = sorted(starts)
     versions = []
-    for i, p in enumerate(order):
-        nxt = order[i + 1] if i + 1 < len(order) else order[0] + rsize
+    for p in order:
+        j = bisect.bisect_right(limits, p)
+        nxt = limits[j] if j < len(limits) else (limits[0] + rsize if limits else p + rsize)
         limit = nxt if nxt > p else p + rsize
         v = Version(
             vg_name=None,
@@ -326,6 +340,11 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
                         f"overwritten: the text runs into the copy at area offset "
                         f"{(limit % rsize) + hdr} before its end"
                     )
+        if p in inside:
+            v.problems.append(
+                f"the header points into the middle of the copy at area offset "
+                f"{inside[p] + hdr}"
+            )
         v.wrapped = p + len(v.data) > rsize
         v.checksum = lvm_crc(v.data)
         if v.checksum_ok is False:
@@ -337,21 +356,23 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
         if v.vg_name is None:
             v.problems.append("does not start with the 'vgname {', 'id = ', 'seqno = ' lines")
         versions.append(v)
-    _mark_uncommitted(versions)
+    _mark_uncommitted(versions, {p + hdr for p in inside})
     return versions
 
 
-def _mark_uncommitted(versions: list[Version]) -> None:
+def _mark_uncommitted(versions: list[Version], astray: set[int]) -> None:
     """Flag the copies of a ring (in ring order) that were written after its committed copy.
 
     With an intact committed copy (its stored checksum matches, so its seqno is what lvm2
     wrote) that is every copy of its VG with a higher seqno. When the committed copy is
     damaged its seqno cannot be trusted, so the ring order tells instead: walking on from
     the committed copy, lvm2's copies go from the oldest to the one just before it, so a
-    leading run of copies newer than the last one was written after it.
+    leading run of copies newer than the last one was written after it. Nothing is
+    inferred from a header that points into the middle of a copy (``astray``: their area
+    offsets): no copy is known to have been written after it.
     """
     for i, cur in enumerate(versions):
-        if not cur.current:
+        if not cur.current or cur.area_offset in astray:
             continue
         if cur.checksum_ok and cur.ended and cur.vg_uuid and cur.seqno is not None:
             late = [v for v in versions

@@ -265,3 +265,35 @@ def test_seqno_option_is_not_fooled_by_a_damaged_seqno(fixture_images, tmp_path)
         assert vg.seqno == 2 and set(vg.lvs) == {"lva"}
         assert _ranges(vg.lv("lva")) == _lvm2_lvs("single")["lva"][:1]
         assert vg.sources[0].text.where == f"{img}: offset {at2}"
+
+
+def test_header_pointing_into_the_middle_of_a_copy(fixture_images, tmp_path):
+    """A header (its own checksum good) that points 512 bytes into seqno 6 and at a
+    checksum that does not match: the pointer is not a copy, seqno 6 is not cut short
+    by it and nothing in the ring is taken as uncommitted; seqno 7 is the newest intact."""
+    img = _copy(fixture_images, tmp_path, "single")
+    with open_disks([str(img)]) as ds:
+        (v6,) = [v for v in History.of(ds).versions if v.seqno == 6]
+        mda = v6.mda.source.start + v6.mda.offset
+    with open(img, "r+b") as f:
+        f.seek(mda + 40)
+        _off, _size, crc = struct.unpack("<QQI", f.read(20))
+        f.seek(mda + 40)
+        f.write(struct.pack("<QQI", v6.area_offset + 512, 600, crc))
+        f.seek(mda + 4)
+        hdr = f.read(508)
+        f.seek(mda)
+        f.write(struct.pack("<I", lvm_crc(hdr)))
+    lvm2 = _lvm2_lvs("single")
+    with open_disks([str(img)]) as ds:
+        vs = History.of(ds).versions
+        assert not any(v.uncommitted for v in vs)
+        (cur,) = [v for v in vs if v.current]
+        assert any("points into the middle of the copy" in p for p in cur.problems)
+        assert [v for v in vs if v.seqno == 6][0].usable
+        (vg,) = ds.vgs
+        assert vg.seqno == 7
+        assert {n: _ranges(lv) for n, lv in vg.lvs.items()} == lvm2
+        warn = _fallback_warning(ds)
+        assert f"offset {cur.file_offset}" in warn and "using seqno 7 " in warn
+        assert "the newest intact copy on the inputs" in warn

@@ -213,13 +213,35 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
 
 
 def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy]:
-    """For each VG uuid the copy to trust: the highest seqno; disagreements are warned of."""
+    """For each VG uuid the copy to trust: the highest seqno; disagreements are warned of.
+
+    Where current copies of the highest seqno differ, the text most of them hold wins,
+    then the one on the first device by name: never the order of the inputs.
+    """
     by_vg: dict[str, list[MetadataCopy]] = {}
     for c in copies:
         by_vg.setdefault(c.vg_uuid, []).append(c)
     chosen = []
     for group in by_vg.values():
-        best = max(group, key=lambda c: c.seqno)
+        top = max(c.seqno for c in group)
+        held: dict[bytes, int] = {}
+        for c in group:
+            if c.seqno == top:
+                held[c.text.data] = held.get(c.text.data, 0) + 1
+        best = min(
+            (c for c in group if c.seqno == top),
+            key=lambda c: (-held[c.text.data], c.text.where),
+        )
+        if len(held) > 1:
+            mine = held[best.text.data]
+            rival = max(n for d, n in held.items() if d != best.text.data)
+            how = f"{mine} of them hold it" + (
+                "" if mine > rival else ", as many hold another: the first by device name"
+            )
+            warnings.append(
+                f"VG {best.vg_name}: {sum(held.values())} current copies of seqno {top} hold "
+                f"{len(held)} different texts; using the one at {best.text.where} ({how})"
+            )
         for c in group:
             if c.seqno < best.seqno:
                 warnings.append(

@@ -297,3 +297,39 @@ def test_header_pointing_into_the_middle_of_a_copy(fixture_images, tmp_path):
         warn = _fallback_warning(ds)
         assert f"offset {cur.file_offset}" in warn and "using seqno 7 " in warn
         assert "the newest intact copy on the inputs" in warn
+
+
+def test_current_copies_that_differ_at_one_seqno_do_not_follow_argument_order(
+    fixture_images, tmp_path
+):
+    """fixtures/twopv: pv1's current copy rewritten (checksums recomputed) so that it
+    names another creation host; both copies have seqno 6. The same copy is used
+    whichever PV comes first, and the warning says which and why."""
+    pv0 = _copy(fixture_images, tmp_path, "twopv", "pv0.img")
+    pv1 = _copy(fixture_images, tmp_path, "twopv", "pv1.img")
+    with open_disks([str(pv1)]) as ds:
+        (cur,) = [v for v in History.of(ds).versions if v.current]
+    mda = cur.mda.source.start + cur.mda.offset
+    with open(pv1, "r+b") as f:
+        f.seek(cur.file_offset)
+        text = f.read(cur.length)
+        assert b'creation_host = "vm"' in text
+        text = text.replace(b'creation_host = "vm"', b'creation_host = "vM"', 1)
+        f.seek(cur.file_offset)
+        f.write(text)
+        f.seek(mda + 56)
+        f.write(struct.pack("<I", lvm_crc(text)))
+        f.seek(mda + 4)
+        hdr = f.read(508)
+        f.seek(mda)
+        f.write(struct.pack("<I", lvm_crc(hdr)))
+    used = []
+    for order in ([pv0, pv1], [pv1, pv0]):
+        with open_disks([str(p) for p in order]) as ds:
+            (vg,) = ds.vgs
+            used.append(vg.sources[0].text.where)
+            (warn,) = [w for w in ds.warnings if "different texts" in w]
+            assert f"using the one at {used[-1]}" in warn
+            assert "as many hold another: the first by device name" in warn
+            assert set(vg.lvs) == set(_lvm2_lvs("twopv"))
+    assert used[0] == used[1] and used[0].startswith(str(pv0))

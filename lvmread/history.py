@@ -582,8 +582,10 @@ class History:
         """Complete, parsing copies of a VG (of one seqno), best first."""
         verify_versions(self.of_vg(uuid), self._cache)
         got = [v for v in self.of_vg(uuid) if v.usable and (seqno is None or v.seqno == seqno)]
-        # verified current copies first, then disk copies, then files; newest first
-        got.sort(key=lambda v: (-(v.seqno or 0), not v.current, v.kind != "disk", sort_key(v)))
+        # newest first; of one seqno: current copies, committed ones, disk copies, files
+        got.sort(key=lambda v: (
+            -(v.seqno or 0), not v.current, v.uncommitted, v.kind != "disk", sort_key(v)
+        ))
         return got
 
     def disagreements(self) -> list[str]:
@@ -667,10 +669,12 @@ def select_seqno(
             raise UsageError(f"no volume group {vg} on the inputs")
     else:
         uuids = hist.vg_uuids()
+    # a uuid only damaged copies name (a changed byte of the id line) is no VG
+    uuids = [u for u in uuids if hist.seqnos(u)] or uuids[:1]
     out: list[MetadataCopy] = []
     missing = []
     for uuid in uuids:
-        cands = hist.usable(uuid, seqno)
+        cands = [v for v in hist.usable(uuid, seqno) if lists_own_pv(hist, v)]
         if not cands:
             missing.append(uuid)
             continue
@@ -689,6 +693,11 @@ def select_seqno(
                     f"VG {best.vg_name} seqno {seqno}: metadata file {f.source} differs from the "
                     f"copy on disk at {best.where}; using the copy on disk"
                 )
+        if best.uncommitted:
+            ds.warnings.append(
+                f"VG {best.vg_name}: seqno {seqno} at {best.where} was written but never "
+                "committed (an interrupted command?)"
+            )
         copy = to_copy(best, hist.tree(best))
         newest = max(hist.seqnos(uuid), default=seqno)
         if newest != seqno:
@@ -899,21 +908,26 @@ def note_reuse(ds: DiskSet, vg: VolumeGroup) -> None:
 # ------------------------------------------------------------------ damaged copies
 
 
-def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
-    """The intact disk copies of a VG, newest first: complete, checksum not contradicted,
-    parsed, not one of the damaged copies (``bad``: their ids), and listing the PV whose
-    ring holds them (a copy of another VG that PV was once in does not)."""
+def lists_own_pv(hist: History, v: Version) -> bool:
+    """Whether a usable copy parses into a VG that lists the PV whose ring holds it (a copy
+    of a VG the PV was in before it was made a PV again does not); files always do."""
     from .scan import lists_pv
 
+    if v.kind != "disk" or v.pv_uuid is None:
+        return True
+    try:
+        return lists_pv(hist.tree(v), v.pv_uuid)
+    except LvmReadError:
+        return False
+
+
+def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
+    """The intact disk copies of a VG, newest first: complete, checksum not contradicted,
+    parsed, not one of the damaged copies (``bad``: their ids), listing their own PV."""
     for v in hist.usable(uuid):
-        if v.kind != "disk" or id(v) in bad or v.seqno is None:
-            continue
-        try:
-            tree = hist.tree(v)
-        except LvmReadError:
-            continue
-        if v.pv_uuid is None or lists_pv(tree, v.pv_uuid):
-            yield v
+        if v.kind == "disk" and id(v) not in bad and v.seqno is not None:
+            if lists_own_pv(hist, v):
+                yield v
 
 
 def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:

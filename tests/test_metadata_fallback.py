@@ -333,3 +333,40 @@ def test_current_copies_that_differ_at_one_seqno_do_not_follow_argument_order(
             assert "as many hold another: the first by device name" in warn
             assert set(vg.lvs) == set(_lvm2_lvs("twopv"))
     assert used[0] == used[1] and used[0].startswith(str(pv0))
+
+
+def test_seqno_option_ignores_a_uuid_only_the_damaged_copy_names(fixture_images, tmp_path):
+    """The current copy's VG uuid damaged: ``--seqno 6`` lists vg0 from seqno 6 and says
+    nothing of a VG "left out" (the damaged uuid is no VG); ``--seqno 7`` has no intact
+    copy and says which seqnos there are, once."""
+    img = _copy(fixture_images, tmp_path, "single")
+    at, length = _versions(img)[7]
+    with open(img, "rb") as f:
+        f.seek(at)
+        text = f.read(length)
+    i = text.index(b'id = "') + 6
+    _damage_at(img, at, length, text[i:i + 1] + text[i + 1:i + 8],
+               (b"Z" if text[i:i + 1] != b"Z" else b"Y") + text[i + 1:i + 8])
+    with open_disks([str(img)], seqno=6) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 6 and set(vg.lvs) == set(_lvm2_lvs("single"))
+        assert not any("left out" in w for w in ds.warnings)
+    out = _cli("ls", "--seqno", 7, img)
+    assert out.returncode != 0
+    assert "no usable metadata with seqno 7" in out.stderr
+    assert out.stderr.count("seqnos found: 1-6") == 1 and "none usable" not in out.stderr
+
+
+def test_seqno_option_on_an_uncommitted_copy_says_so(fixture_images, tmp_path):
+    """Header pointed back at seqno 6: ``--seqno 7`` reads the copy that was never
+    committed (what the examiner asked for) and says it was never committed."""
+    img = _copy(fixture_images, tmp_path, "removed")
+    _point_header_at(img, 6)
+    at7 = _versions(img)[7][0]
+    with open_disks([str(img)]) as ds:
+        assert ds.vgs[0].seqno == 6
+    with open_disks([str(img)], seqno=7) as ds:
+        (vg,) = ds.vgs
+        assert vg.seqno == 7 and set(vg.lvs) == set(_lvm2_lvs("removed"))
+        assert any(f"seqno 7 at {img}: offset {at7} was written but never committed" in w
+                   for w in ds.warnings)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from . import layout
 from .crc import lvm_crc
-from .errors import LvmReadError, UsageError
+from .errors import LvmReadError, MetadataError, UsageError
 
 if TYPE_CHECKING:
     from .model import VolumeGroup
@@ -182,6 +182,8 @@ class Version:
             return "current"
         if self.precommit:
             return "precommit"
+        if self.uncommitted:
+            return "uncommitted"
         return "old"
 
     def as_dict(self) -> dict[str, Any]:
@@ -208,6 +210,7 @@ class Version:
             "wrapped": self.wrapped,
             "current": self.current,
             "precommit": self.precommit,
+            "uncommitted": self.uncommitted,
             "complete": self.complete,
             "parses": self.parses,
             "checksum": hex32(self.checksum),
@@ -930,7 +933,11 @@ def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
                 yield v
 
 
-def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
+def damaged_fallback(
+    ds: DiskSet,
+    chosen: list[MetadataCopy],
+    lost: Optional[dict[str, tuple[str, LvmReadError]]] = None,
+) -> list[MetadataCopy]:
     """Where a metadata area's newest copy is damaged, use the newest intact copy on any PV.
 
     ``ds.damaged`` lists the areas whose header or current copy failed a check (their
@@ -940,8 +947,10 @@ def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCo
     any ring of any PV replaces the chosen copy when it is newer, or stands in when no PV
     had a good copy. Nothing read from the damaged text bounds the choice; a copy written
     after the committed copy of its area (never committed) is used only if nothing
-    committed is intact.
+    committed is intact. A VG of such an area with no intact copy at all is put in
+    ``lost`` (VG uuid -> its name and the error to report if no metadata file stands in).
     """
+    lost = {} if lost is None else lost
     if not getattr(ds, "damaged", None):
         return chosen
     hist = History.of(ds)
@@ -989,12 +998,14 @@ def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCo
         best = committed[0] if committed else (intact[0] if intact else None)
         have = by_uuid.get(uuid)
         if best is None or best.seqno is None:
+            # a uuid only damaged copies name is no VG; intact copies that do not list
+            # their PV are of a VG that PV has left: neither is a VG lost
             seen = [v for v in hist.of_vg(uuid) if id(v) not in bad]
-            if have is None and seen:
-                ds.warnings.append(
+            if have is None and seen and not any(id(v) not in bad for v in hist.usable(uuid)):
+                lost[uuid] = (seen[-1].vg_name or uuid, MetadataError(
                     f"VG {seen[-1].vg_name} ({uuid}): no intact copy of its metadata on the "
                     f"inputs ({'; '.join(what)}); it is left out"
-                )
+                ))
             continue
         if have is not None and have.seqno >= best.seqno:
             continue

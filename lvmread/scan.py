@@ -341,10 +341,11 @@ def _forensic_choice(
     vg: Optional[str],
 ) -> list[MetadataCopy]:
     """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
+    lost: dict[str, tuple[str, LvmReadError]] = {}  # VGs with no intact copy on the disks
     if ds.damaged:
         from .history import damaged_fallback
 
-        chosen = damaged_fallback(ds, chosen)
+        chosen = damaged_fallback(ds, chosen, lost)
     if metadata:
         from .backup import read_metadata_files, use_files
 
@@ -361,7 +362,13 @@ def _forensic_choice(
         u = vg.replace("-", "")
         picked = [c for c in chosen if c.vg_name == vg or c.vg_uuid.replace("-", "") == u]
         if not picked:
+            for uuid, (name, err) in lost.items():
+                if vg in (name, uuid) or uuid.replace("-", "") == u:
+                    raise err
             raise UsageError(f"no volume group {vg} on the inputs")
         chosen = picked
+    if vg is None:
+        have = {c.vg_uuid for c in chosen}
+        ds.errors.extend(err for uuid, (_n, err) in lost.items() if uuid not in have)
     return chosen
 

@@ -193,7 +193,7 @@ def test_uncommitted_copy_is_not_used_when_the_committed_one_is_damaged(
     at7 = _versions(img)[7][0]
     with open_disks([str(img)]) as ds:
         (late,) = [v for v in History.of(ds).versions if v.seqno == 7]
-        assert late.uncommitted
+        assert late.uncommitted and late.state == "uncommitted"
         (vg,) = ds.vgs
         assert vg.seqno == 5  # lvremove vgrm/gone: keep and intact
         assert set(vg.lvs) == {"keep", "intact"}
@@ -370,3 +370,21 @@ def test_seqno_option_on_an_uncommitted_copy_says_so(fixture_images, tmp_path):
         assert vg.seqno == 7 and set(vg.lvs) == set(_lvm2_lvs("removed"))
         assert any(f"seqno 7 at {img}: offset {at7} was written but never committed" in w
                    for w in ds.warnings)
+
+
+def test_no_intact_copy_left_is_an_error_not_silence(fixture_images, tmp_path):
+    """Every copy in the ring of fixtures/removed no longer parses and the current one
+    fails its checksum: ``ls`` lists nothing, so it says the VG is left out and why,
+    and exits 1 (before, it exited 0 with only the checksum warning)."""
+    img = _copy(fixture_images, tmp_path, "removed")
+    at = _damage(img, 7, b"physical_volumes {", b"physical_volumes (")
+    for s in range(1, 7):
+        _damage(img, s, b"physical_volumes {", b"physical_volumes (")
+    with open_disks([str(img)]) as ds:
+        assert not ds.vgs
+        (err,) = ds.errors
+        assert "VG vgrm" in str(err) and "no intact copy" in str(err)
+        assert f"offset {at}" in str(err) and "checksum mismatch" in str(err)
+    out = _cli("ls", img)
+    assert out.returncode == 1 and not out.stdout
+    assert "no intact copy of its metadata" in out.stderr

@@ -388,3 +388,23 @@ def test_no_intact_copy_left_is_an_error_not_silence(fixture_images, tmp_path):
     out = _cli("ls", img)
     assert out.returncode == 1 and not out.stdout
     assert "no intact copy of its metadata" in out.stderr
+
+
+def test_copies_of_a_vg_the_disk_has_left_are_not_used(fixture_images, tmp_path):
+    """fixtures/reused: newvg's current copy (seqno 3) damaged. Both VGs in the ring are
+    affected, but oldvg's copies list the PV uuid from before ``pvcreate -ff``: it is not
+    brought back (with its five LVs on a "missing" PV); newvg falls back to seqno 2."""
+    img = _copy(fixture_images, tmp_path, "reused")
+    at = _damage(img, 3, b"newb {", b"newB {")
+    with open_disks([str(img)]) as ds:
+        assert not ds.errors
+        (vg,) = ds.vgs
+        assert (vg.name, vg.seqno) == ("newvg", 2)
+        assert set(vg.lvs) == set(_lvm2_lvs("reused")) - {"newb"}  # newb: seqno 3
+        assert _sha(vg.lv("newa")) == _content("reused")["newvg/newa"]["sha256"]
+        assert not vg.missing_pvs
+        warn = _fallback_warning(ds)
+        assert f"offset {at}" in warn and "using seqno 2 " in warn
+        assert not any("oldvg" in w for w in ds.warnings)
+    out = _cli("ls", img)
+    assert out.returncode == 0 and "oldvg" not in out.stdout and "newa" in out.stdout

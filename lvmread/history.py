@@ -677,7 +677,7 @@ def select_seqno(
     out: list[MetadataCopy] = []
     missing = []
     for uuid in uuids:
-        cands = [v for v in hist.usable(uuid, seqno) if lists_own_pv(hist, v)]
+        cands = hist.usable(uuid, seqno)
         if not cands:
             missing.append(uuid)
             continue

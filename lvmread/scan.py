@@ -42,19 +42,23 @@ def _vg_identity(tree: dict, where: str) -> tuple[str, str, int]:
     raise MetadataError(f"{where}: no volume group section in the metadata")
 
 
-def lists_pv(tree: dict, pv_uuid: str) -> bool:
-    """Whether the VG section of a parsed copy lists the PV with this uuid."""
-    want = pv_uuid.replace("-", "")
+def listed_pvs(tree: dict) -> set[str]:
+    """The uuids (without dashes) of the PVs the VG section of a parsed copy lists."""
     for sec in tree.values():
         if isinstance(sec, dict):
             pvs = sec.get("physical_volumes")
             if not isinstance(pvs, dict):
-                return False
-            return any(
-                isinstance(pv, dict) and str(pv.get("id", "")).replace("-", "") == want
-                for pv in pvs.values()
-            )
-    return False
+                return set()
+            return {
+                str(pv.get("id", "")).replace("-", "") for pv in pvs.values()
+                if isinstance(pv, dict)
+            }
+    return set()
+
+
+def lists_pv(tree: dict, pv_uuid: str) -> bool:
+    """Whether the VG section of a parsed copy lists the PV with this uuid."""
+    return pv_uuid.replace("-", "") in listed_pvs(tree)
 
 
 def parse_copy(text: MetadataText, cache: Optional[dict] = None) -> MetadataCopy:
@@ -184,6 +188,7 @@ def scan(paths: list[str]) -> DiskSet:
 def read_copies(ds: DiskSet) -> list[MetadataCopy]:
     """Read and parse the current metadata copy of every metadata area of every PV."""
     cache: dict = {}
+    pv_ids: dict[int, set[str]] = {}  # id(tree) -> the PV uuids it lists (no dashes)
     copies = []
     for pv in ds.pvs:
         for mda in pv.metadata_areas:
@@ -197,7 +202,10 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
                 text = mda.current()
                 if text is not None:
                     copy = parse_copy(text, cache)
-                    if not lists_pv(copy.tree, pv.uuid):
+                    ids = pv_ids.get(id(copy.tree))
+                    if ids is None:
+                        ids = pv_ids[id(copy.tree)] = listed_pvs(copy.tree)
+                    if pv.uuid.replace("-", "") not in ids:
                         raise MetadataError(
                             f"the metadata (VG {copy.vg_name} {copy.vg_uuid} seqno "
                             f"{copy.seqno}) does not list this PV ({pv.uuid}) among its "

@@ -542,6 +542,8 @@ class History:
         self.versions = sorted(versions, key=sort_key)
         self._cache: dict = {}  # text -> syntax error or None
         self._trees: dict = {}  # text -> parsed tree
+        self._by_vg: dict[Optional[str], list[Version]] = {}
+        self._by_vg_of: Optional[list[Version]] = None  # the list _by_vg indexes
 
     @classmethod
     def of(cls, ds: DiskSet) -> History:
@@ -564,7 +566,12 @@ class History:
         return list(seen)
 
     def of_vg(self, uuid: str) -> list[Version]:
-        return [v for v in self.versions if v.vg_uuid == uuid]
+        if self._by_vg_of is not self.versions:  # indexed once, not searched per VG
+            self._by_vg = {}
+            for v in self.versions:
+                self._by_vg.setdefault(v.vg_uuid, []).append(v)
+            self._by_vg_of = self.versions
+        return list(self._by_vg.get(uuid, ()))
 
     def match_vg(self, name_or_uuid: str) -> list[str]:
         """The VG uuids whose name (in any version) or uuid is ``name_or_uuid``."""
@@ -615,7 +622,11 @@ class History:
     def tree(self, v: Version) -> dict:
         """The parsed text of ``v`` (LvmReadError if it does not parse)."""
         verify_versions([v], self._cache)
-        return parse_version(v, self._trees)
+        uuid = v.vg_uuid
+        tree = parse_version(v, self._trees)
+        if v.vg_uuid != uuid:  # the parsed text named the VG its first lines did not
+            self._by_vg_of = None
+        return tree
 
 
 # ------------------------------------------------------------------ using a version
@@ -936,7 +947,7 @@ def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
 def damaged_fallback(
     ds: DiskSet,
     chosen: list[MetadataCopy],
-    lost: Optional[dict[str, tuple[str, LvmReadError]]] = None,
+    lost: Optional[list[tuple[set[str], str, LvmReadError]]] = None,
 ) -> list[MetadataCopy]:
     """Where a metadata area's newest copy is damaged, use the newest intact copy on any PV.
 
@@ -947,18 +958,25 @@ def damaged_fallback(
     any ring of any PV replaces the chosen copy when it is newer, or stands in when no PV
     had a good copy. Nothing read from the damaged text bounds the choice; a copy written
     after the committed copy of its area (never committed) is used only if nothing
-    committed is intact. A VG of such an area with no intact copy at all is put in
-    ``lost`` (VG uuid -> its name and the error to report if no metadata file stands in).
+    committed is intact. A damaged area none of whose VGs could be read is put in ``lost``
+    (its VG uuids, the VG name the damaged copy gives, and the error to report unless a
+    metadata file stands in for one of those VGs).
     """
-    lost = {} if lost is None else lost
+    lost = [] if lost is None else lost
     if not getattr(ds, "damaged", None):
         return chosen
     hist = History.of(ds)
     failed: dict[str, list[str]] = {}  # vg uuid -> what failed (one entry per damaged area)
     claims: dict[str, int] = {}  # vg uuid -> the highest seqno a damaged copy says it has
     bad: set[int] = set()  # id() of the damaged copies themselves
+    areas: list[tuple[set[str], list[Version], str]] = []  # (VG uuids, versions, what failed)
+    by_area: dict[int, list[Version]] = {}
+    copies_of: dict[Optional[str], int] = {}  # vg uuid -> how many copies name it
+    for v in hist.versions:
+        by_area.setdefault(id(v.mda), []).append(v)
+        copies_of[v.vg_uuid] = copies_of.get(v.vg_uuid, 0) + 1
     for mda, err in ds.damaged:
-        in_area = [v for v in hist.versions if v.mda is mda]
+        in_area = by_area.get(id(mda), [])
         if not in_area:
             ds.warnings.append(
                 f"{mda.source.name}: metadata area {mda.index} (offset {mda.offset}) holds no "
@@ -975,11 +993,12 @@ def damaged_fallback(
         else:  # the header is unusable: no copy is known to be the committed one
             what = str(err)
         uuids = {v.vg_uuid for v in in_area if v.vg_uuid}
+        areas.append((uuids, cur or in_area, what))
         for v in cur:
             if v.seqno is None:
                 continue
             # a uuid no other copy has is itself damaged: the seqno may still be right
-            alone = not any(o.vg_uuid == v.vg_uuid for o in hist.versions if o is not v)
+            alone = copies_of.get(v.vg_uuid, 0) <= 1
             for u in uuids if alone else [v.vg_uuid]:
                 if u:
                     claims[u] = max(claims.get(u, v.seqno), v.seqno)
@@ -998,14 +1017,6 @@ def damaged_fallback(
         best = committed[0] if committed else (intact[0] if intact else None)
         have = by_uuid.get(uuid)
         if best is None or best.seqno is None:
-            # a uuid only damaged copies name is no VG; intact copies that do not list
-            # their PV are of a VG that PV has left: neither is a VG lost
-            seen = [v for v in hist.of_vg(uuid) if id(v) not in bad]
-            if have is None and seen and not any(id(v) not in bad for v in hist.usable(uuid)):
-                lost[uuid] = (seen[-1].vg_name or uuid, MetadataError(
-                    f"VG {seen[-1].vg_name} ({uuid}): no intact copy of its metadata on the "
-                    f"inputs ({'; '.join(what)}); it is left out"
-                ))
             continue
         if have is not None and have.seqno >= best.seqno:
             continue
@@ -1038,6 +1049,17 @@ def damaged_fallback(
             out[out.index(have)] = copy
         else:
             out.append(copy)
+    # an area none of whose VGs was read: its VG lost (the uuid the damaged text gives may
+    # be the damaged byte, and the other VGs of its ring may be ones the PV has left)
+    read = {c.vg_uuid for c in out}
+    for uuids, named, what in areas:
+        if uuids and not uuids & read:
+            v = max(named, key=lambda v: (v.vg_uuid is not None, v.seqno or 0))
+            name = v.vg_name or "?"
+            lost.append((uuids, name, MetadataError(
+                f"VG {name} ({v.vg_uuid or 'uuid unknown'}): no intact copy of its metadata "
+                f"on the inputs ({what}); it is left out"
+            )))
     for msg in hist.disagreements():
         if msg not in ds.warnings:
             ds.warnings.append(msg)

@@ -349,7 +349,7 @@ def _forensic_choice(
     vg: Optional[str],
 ) -> list[MetadataCopy]:
     """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
-    lost: dict[str, tuple[str, LvmReadError]] = {}  # VGs with no intact copy on the disks
+    lost: list[tuple[set[str], str, LvmReadError]] = []  # areas none of whose VGs was read
     if ds.damaged:
         from .history import damaged_fallback
 
@@ -370,13 +370,13 @@ def _forensic_choice(
         u = vg.replace("-", "")
         picked = [c for c in chosen if c.vg_name == vg or c.vg_uuid.replace("-", "") == u]
         if not picked:
-            for uuid, (name, err) in lost.items():
-                if vg in (name, uuid) or uuid.replace("-", "") == u:
+            for uuids, name, err in lost:
+                if vg == name or u in {x.replace("-", "") for x in uuids}:
                     raise err
             raise UsageError(f"no volume group {vg} on the inputs")
         chosen = picked
     if vg is None:
         have = {c.vg_uuid for c in chosen}
-        ds.errors.extend(err for uuid, (_n, err) in lost.items() if uuid not in have)
+        ds.errors.extend(err for uuids, _n, err in lost if not uuids & have)
     return chosen
 

@@ -408,3 +408,20 @@ def test_copies_of_a_vg_the_disk_has_left_are_not_used(fixture_images, tmp_path)
         assert not any("oldvg" in w for w in ds.warnings)
     out = _cli("ls", img)
     assert out.returncode == 0 and "oldvg" not in out.stdout and "newa" in out.stdout
+
+
+def test_only_a_vg_the_disk_has_left_is_intact_is_an_error(fixture_images, tmp_path):
+    """fixtures/reused with newvg's seqnos 1 and 2 unparsable as well: the ring's only
+    intact copies are oldvg's, which list another PV; newvg is reported lost (exit 1),
+    oldvg is not offered in its place."""
+    img = _copy(fixture_images, tmp_path, "reused")
+    at = _damage(img, 3, b"newb {", b"newB {")
+    for s in (1, 2):
+        _damage(img, s, b"physical_volumes {", b"physical_volumes (")
+    with open_disks([str(img)]) as ds:
+        assert not ds.vgs
+        (err,) = ds.errors
+        assert "VG newvg" in str(err) and "no intact copy" in str(err)
+        assert f"offset {at}" in str(err)
+    out = _cli("ls", img)
+    assert out.returncode == 1 and "oldvg" not in out.stdout + out.stderr

@@ -425,3 +425,18 @@ def test_only_a_vg_the_disk_has_left_is_intact_is_an_error(fixture_images, tmp_p
         assert f"offset {at}" in str(err)
     out = _cli("ls", img)
     assert out.returncode == 1 and "oldvg" not in out.stdout + out.stderr
+
+
+def test_diff_defaults_to_the_committed_version(fixture_images, tmp_path):
+    """Header pointed back at seqno 6 (7 never committed): ``diff --from 5`` compares
+    with 6, the version ``ls`` reads, not with the uncommitted 7; ``--to 7`` still can."""
+    img = _copy(fixture_images, tmp_path, "removed")
+    _point_header_at(img, 6)
+    out = _cli("diff", "--json", "--from", 5, img)
+    assert out.returncode == 0, out.stderr
+    (d,) = json.loads(out.stdout)
+    assert (d["from"]["seqno"], d["to"]["seqno"]) == (5, 6)
+    assert [x["name"] for x in d["lvs"]["removed"]] == ["intact"] and not d["lvs"]["created"]
+    out = _cli("diff", "--json", "--from", 5, "--to", 7, img)
+    (d,) = json.loads(out.stdout)
+    assert d["to"]["seqno"] == 7 and [x["name"] for x in d["lvs"]["created"]] == ["new"]

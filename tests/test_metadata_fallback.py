@@ -440,3 +440,24 @@ def test_diff_defaults_to_the_committed_version(fixture_images, tmp_path):
     out = _cli("diff", "--json", "--from", 5, "--to", 7, img)
     (d,) = json.loads(out.stdout)
     assert d["to"]["seqno"] == 7 and [x["name"] for x in d["lvs"]["created"]] == ["new"]
+
+
+def test_any_changed_byte_of_the_current_copy_gives_the_same_answer(fixture_images, tmp_path):
+    """Whatever byte of seqno 7's text of fixtures/single is hit (every 29th, the first
+    and the last, its NUL), the VG read is seqno 6 with lvm2's LVs: nothing read from
+    the damaged bytes steers the choice."""
+    src = _copy(fixture_images, tmp_path, "single")
+    at, length = _versions(src)[7]
+    at6 = _versions(src)[6][0]
+    base = src.read_bytes()
+    img = tmp_path / "flip.img"
+    lvm2 = set(_lvm2_lvs("single"))
+    for i in sorted({*range(0, length, 29), length - 2, length - 1}):
+        data = bytearray(base)
+        data[at + i] ^= 0x01
+        img.write_bytes(data)
+        with open_disks([str(img)]) as ds:
+            (vg,) = ds.vgs
+            assert (vg.seqno, set(vg.lvs)) == (6, lvm2), i
+            assert vg.sources[0].text.where == f"{img}: offset {at6}", i
+            assert f"offset {at}" in _fallback_warning(ds), i

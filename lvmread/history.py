@@ -944,6 +944,22 @@ def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
                 yield v
 
 
+def _last_vg(hist: History, in_area: list[Version], cur: Version, bad: set[int]) -> Optional[str]:
+    """The VG the PV was last written for before the damaged copy ``cur``: that of the
+    nearest intact copy before it in ring order (None if there is none)."""
+    pos = cur.area_offset or 0
+    ring = sorted(in_area, key=lambda v: v.area_offset or 0)
+    before = [v for v in ring if (v.area_offset or 0) < pos][::-1]
+    before += [v for v in ring if (v.area_offset or 0) > pos][::-1]
+    for v in before:
+        if id(v) in bad or not v.vg_uuid or v.uncommitted:
+            continue
+        verify_versions([v], hist._cache)
+        if v.usable and lists_own_pv(hist, v):
+            return v.vg_uuid
+    return None
+
+
 def damaged_fallback(
     ds: DiskSet,
     chosen: list[MetadataCopy],
@@ -970,6 +986,8 @@ def damaged_fallback(
     claims: dict[str, int] = {}  # vg uuid -> the highest seqno a damaged copy says it has
     bad: set[int] = set()  # id() of the damaged copies themselves
     areas: list[tuple[set[str], list[Version], str]] = []  # (VG uuids, versions, what failed)
+    homes: dict[str, list[bool]] = {}  # vg uuid -> per damaged area: may be read from it
+    earlier: list[str] = []  # VGs a damaged area's PV was in before: not read
     by_area: dict[int, list[Version]] = {}
     copies_of: dict[Optional[str], int] = {}  # vg uuid -> how many copies name it
     for v in hist.versions:
@@ -994,6 +1012,10 @@ def damaged_fallback(
             what = str(err)
         uuids = {v.vg_uuid for v in in_area if v.vg_uuid}
         areas.append((uuids, cur or in_area, what))
+        # a VG read from this ring alone must be the one the PV was last written for
+        last = _last_vg(hist, in_area, cur[0], bad) if cur and len(uuids) > 1 else None
+        for u in uuids:
+            homes.setdefault(u, []).append(last is None or last == u)
         for v in cur:
             if v.seqno is None:
                 continue
@@ -1019,6 +1041,9 @@ def damaged_fallback(
         if best is None or best.seqno is None:
             continue
         if have is not None and have.seqno >= best.seqno:
+            continue
+        if have is None and not any(homes.get(uuid, [True])):
+            earlier.append(best.vg_name or uuid)
             continue
         copy = to_copy(best, hist.tree(best))
         newest = intact[0]
@@ -1049,6 +1074,13 @@ def damaged_fallback(
             out[out.index(have)] = copy
         else:
             out.append(copy)
+    if earlier:
+        names = ", ".join(sorted(earlier)[:3]) + (", ..." if len(earlier) > 3 else "")
+        ds.warnings.append(
+            f"{len(earlier)} other VG(s) ({names}) are in the ring of a damaged metadata area "
+            "only as VGs its PV was in before the one it was last written for; they are not "
+            "listed (`lvmread history` shows them)"
+        )
     # an area none of whose VGs was read: its VG lost (the uuid the damaged text gives may
     # be the damaged byte, and the other VGs of its ring may be ones the PV has left)
     read = {c.vg_uuid for c in out}

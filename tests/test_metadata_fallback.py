@@ -461,3 +461,27 @@ def test_any_changed_byte_of_the_current_copy_gives_the_same_answer(fixture_imag
             assert (vg.seqno, set(vg.lvs)) == (6, lvm2), i
             assert vg.sources[0].text.where == f"{img}: offset {at6}", i
             assert f"offset {at}" in _fallback_warning(ds), i
+
+
+def test_a_vg_the_pv_was_split_from_is_not_read_from_its_ring(fixture_images, tmp_path):
+    """fixtures/split: pv1 left vga for vgb (vgsplit); vga's old copies in pv1's ring list
+    pv1. With vgb's current copy damaged and pv1 alone, vgb falls back to its seqno 3 and
+    vga is not presented as a VG of pv1 (one warning says it is in the ring); with pv0
+    as well, vga is read from pv0 as lvm2 reports it."""
+    pv1 = _copy(fixture_images, tmp_path, "split", "pv1.img")
+    pv0 = _copy(fixture_images, tmp_path, "split", "pv0.img")
+    at = _damage(pv1, 4, b"b1 {", b"bX {")
+    lvm2 = _lvm2_lvs("split")
+    with open_disks([str(pv1)]) as ds:
+        assert not ds.errors
+        (vg,) = ds.vgs
+        assert (vg.name, vg.seqno, set(vg.lvs)) == ("vgb", 3, {"b0"})  # b1: seqno 4
+        assert _ranges(vg.lv("b0")) == lvm2["b0"]
+        assert f"offset {at}" in _fallback_warning(ds)
+        (note,) = [w for w in ds.warnings if "vga" in w]
+        assert "1 other VG(s) (vga)" in note and "not listed" in note
+    with open_disks([str(pv0), str(pv1)]) as ds:
+        assert [v.name for v in ds.vgs] == ["vga", "vgb"]
+        vga = ds.vg("vga")
+        assert set(vga.lvs) == {"a0", "a1"} and not vga.missing_pvs
+        assert _sha(vga.lv("a1")) == _content("split")["vga/a1"]["sha256"]

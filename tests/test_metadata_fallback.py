@@ -101,7 +101,7 @@ SINGLE_DAMAGE = {
     "seqno-high": (b"seqno = 7", b"seqno = 9"),
     "lv-name": (b"lvc {", b"lvC {"),
     "id-line": (b"\nid = ", b"\niD = "),  # the first lines no longer identify the copy
-    "vg-uuid": (b'id = "', b'id = "X'),  # the damaged copy names another VG uuid
+    "vg-uuid": (b'id = "92SoEp', b'id = "Z2SoEp'),  # names another VG uuid (vgs.json's)
     "middle": (b"extent_count = 3", b"extent_count = 4"),
 }
 
@@ -110,13 +110,6 @@ SINGLE_DAMAGE = {
 def test_one_damaged_byte_uses_the_newest_intact_copy(fixture_images, tmp_path, case):
     img = _copy(fixture_images, tmp_path, "single")
     old, new = SINGLE_DAMAGE[case]
-    if case == "vg-uuid":  # change the uuid's first character, same length
-        at, length = _versions(img)[7]
-        with open(img, "rb") as f:
-            f.seek(at)
-            text = f.read(length)
-        i = text.index(old) + len(old)
-        old, new = text[i - 6:i + 1], text[i - 6:i] + (b"Z" if text[i:i + 1] != b"Z" else b"Y")
     at = _damage(img, 7, old, new)
     at6 = _versions(img)[6][0]
     lvm2 = _lvm2_lvs("single")
@@ -340,13 +333,7 @@ def test_seqno_option_ignores_a_uuid_only_the_damaged_copy_names(fixture_images,
     nothing of a VG "left out" (the damaged uuid is no VG); ``--seqno 7`` has no intact
     copy and says which seqnos there are, once."""
     img = _copy(fixture_images, tmp_path, "single")
-    at, length = _versions(img)[7]
-    with open(img, "rb") as f:
-        f.seek(at)
-        text = f.read(length)
-    i = text.index(b'id = "') + 6
-    _damage_at(img, at, length, text[i:i + 1] + text[i + 1:i + 8],
-               (b"Z" if text[i:i + 1] != b"Z" else b"Y") + text[i + 1:i + 8])
+    _damage(img, 7, *SINGLE_DAMAGE["vg-uuid"])
     with open_disks([str(img)], seqno=6) as ds:
         (vg,) = ds.vgs
         assert vg.seqno == 6 and set(vg.lvs) == set(_lvm2_lvs("single"))

@@ -944,6 +944,12 @@ def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
                 yield v
 
 
+def _some(items: list[str], n: int = 3) -> str:
+    """The first ``n`` items joined, and how many more there are (bounded messages)."""
+    more = f"; and {len(items) - n} more" if len(items) > n else ""
+    return "; ".join(items[:n]) + more
+
+
 def _last_vg(hist: History, in_area: list[Version], cur: Version, bad: set[int]) -> Optional[str]:
     """The VG the PV was last written for before the damaged copy ``cur``: that of the
     nearest intact copy before it in ring order (None if there is none)."""
@@ -1067,7 +1073,7 @@ def damaged_fallback(
                 "changed is not shown (LVs created since may be missing)"
             )
         ds.warnings.append(
-            f"VG {copy.vg_name}: the newest metadata is damaged ({'; '.join(what)}); "
+            f"VG {copy.vg_name}: the newest metadata is damaged ({_some(what)}); "
             f"using seqno {copy.seqno}{_describe(best)} from {best.where}, {which}{later}"
         )
         if have is not None:
@@ -1084,14 +1090,18 @@ def damaged_fallback(
     # an area none of whose VGs was read: its VG lost (the uuid the damaged text gives may
     # be the damaged byte, and the other VGs of its ring may be ones the PV has left)
     read = {c.vg_uuid for c in out}
+    gone: dict[tuple[str, str], tuple[set[str], list[str]]] = {}  # one error per VG
     for uuids, named, what in areas:
         if uuids and not uuids & read:
             v = max(named, key=lambda v: (v.vg_uuid is not None, v.seqno or 0))
-            name = v.vg_name or "?"
-            lost.append((uuids, name, MetadataError(
-                f"VG {name} ({v.vg_uuid or 'uuid unknown'}): no intact copy of its metadata "
-                f"on the inputs ({what}); it is left out"
-            )))
+            all_uuids, whats = gone.setdefault((v.vg_name or "?", v.vg_uuid or ""), (set(), []))
+            all_uuids.update(uuids)
+            whats.append(what)
+    for (name, uuid), (uuids, whats) in gone.items():
+        lost.append((uuids, name, MetadataError(
+            f"VG {name} ({uuid or 'uuid unknown'}): no intact copy of its metadata on the "
+            f"inputs ({_some(whats)}); it is left out"
+        )))
     for msg in hist.disagreements():
         if msg not in ds.warnings:
             ds.warnings.append(msg)

@@ -162,7 +162,9 @@ def diff_versions(
         seqnos = hist.seqnos(uuid)
         if not seqnos:
             continue
-        to = seqnos[-1] if seq_to is None else seq_to
+        to = seq_to
+        if to is None:  # the newest committed version, as ls uses (not one never committed)
+            to = next((v.seqno for v in hist.usable(uuid) if not v.uncommitted), seqnos[-1])
         va, vb = hist.usable(uuid, seq_from), hist.usable(uuid, to)
         name = next((v.vg_name for v in reversed(hist.of_vg(uuid)) if v.vg_name), uuid)
         if not va or not vb:

@@ -26,11 +26,11 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from . import layout
 from .crc import lvm_crc
-from .errors import LvmReadError, UsageError
+from .errors import LvmReadError, MetadataError, UsageError
 
 if TYPE_CHECKING:
     from .model import VolumeGroup
@@ -123,6 +123,9 @@ class Version:
     creation_host: Optional[str] = None
     creation_time: Optional[int] = None
     problems: list[str] = field(default_factory=list)
+    uncommitted: bool = False
+    """Written after the committed copy of its area (lvm2 writes the text, then the
+    header): a command that never finished; not used in place of a committed copy."""
     kind: str = "disk"
     """``disk`` (a metadata area) or ``file`` (a backup/archive file)."""
     mda: Optional[MetadataArea] = field(default=None, repr=False)
@@ -179,6 +182,8 @@ class Version:
             return "current"
         if self.precommit:
             return "precommit"
+        if self.uncommitted:
+            return "uncommitted"
         return "old"
 
     def as_dict(self) -> dict[str, Any]:
@@ -205,6 +210,7 @@ class Version:
             "wrapped": self.wrapped,
             "current": self.current,
             "precommit": self.precommit,
+            "uncommitted": self.uncommitted,
             "complete": self.complete,
             "parses": self.parses,
             "checksum": hex32(self.checksum),
@@ -270,12 +276,26 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
         m = match(doubled, p)
         if m is not None:
             starts[p] = m
-    for p in pointers:
-        starts.setdefault(p, _HEAD.match(doubled, p))
+    scanned = sorted(starts)
+    inside: dict[int, int] = {}  # pointer -> start of the copy it points into the middle of
+    for p, (psize, pcrc, _commit) in pointers.items():
+        if p in starts:
+            continue
+        starts[p] = _HEAD.match(doubled, p)
+        q = bisect.bisect_left(scanned, p) - 1  # the copy before it (-1: the last, wrapped)
+        if scanned and lvm_crc(doubled[p:p + psize]) != pcrc:
+            qs = scanned[q] if q >= 0 else scanned[q] - rsize
+            end = find(b"\0", scanned[q], scanned[q] + rsize)
+            if end >= 0 and end - scanned[q] + qs > p:
+                inside[p] = scanned[q]
+    # a pointer into the middle of a copy whose text fails its checksum was not written
+    # there: it does not cut that copy short
+    limits = sorted(p for p in starts if p not in inside)
     order = sorted(starts)
     versions = []
-    for i, p in enumerate(order):
-        nxt = order[i + 1] if i + 1 < len(order) else order[0] + rsize
+    for p in order:
+        j = bisect.bisect_right(limits, p)
+        nxt = limits[j] if j < len(limits) else (limits[0] + rsize if limits else p + rsize)
         limit = nxt if nxt > p else p + rsize
         v = Version(
             vg_name=None,
@@ -323,6 +343,11 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
                         f"overwritten: the text runs into the copy at area offset "
                         f"{(limit % rsize) + hdr} before its end"
                     )
+        if p in inside:
+            v.problems.append(
+                f"the header points into the middle of the copy at area offset "
+                f"{inside[p] + hdr}"
+            )
         v.wrapped = p + len(v.data) > rsize
         v.checksum = lvm_crc(v.data)
         if v.checksum_ok is False:
@@ -334,14 +359,41 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
         if v.vg_name is None:
             v.problems.append("does not start with the 'vgname {', 'id = ', 'seqno = ' lines")
         versions.append(v)
-    for cur in [v for v in versions if v.current and v.vg_uuid and v.seqno is not None]:
-        for v in versions:
-            if v.vg_uuid == cur.vg_uuid and v.seqno is not None and v.seqno > cur.seqno:
-                v.problems.append(
-                    f"newer than the committed copy (seqno {cur.seqno}) of this area: "
-                    "written but never committed (an interrupted command?)"
-                )
+    _mark_uncommitted(versions, {p + hdr for p in inside})
     return versions
+
+
+def _mark_uncommitted(versions: list[Version], astray: set[int]) -> None:
+    """Flag the copies of a ring (in ring order) that were written after its committed copy.
+
+    With an intact committed copy (its stored checksum matches, so its seqno is what lvm2
+    wrote) that is every copy of its VG with a higher seqno. When the committed copy is
+    damaged its seqno cannot be trusted, so the ring order tells instead: walking on from
+    the committed copy, lvm2's copies go from the oldest to the one just before it, so a
+    leading run of copies newer than the last one was written after it. Nothing is
+    inferred from a header that points into the middle of a copy (``astray``: their area
+    offsets): no copy is known to have been written after it.
+    """
+    for i, cur in enumerate(versions):
+        if not cur.current or cur.area_offset in astray:
+            continue
+        if cur.checksum_ok and cur.ended and cur.vg_uuid and cur.seqno is not None:
+            late = [v for v in versions
+                    if v.vg_uuid == cur.vg_uuid and v.seqno is not None and v.seqno > cur.seqno]
+            why = f"newer than the committed copy (seqno {cur.seqno}) of this area"
+        else:
+            walk = [v for v in versions[i + 1:] + versions[:i] if v.seqno is not None]
+            same = [v for v in walk if walk and v.vg_uuid == walk[0].vg_uuid]
+            late = []
+            if len(same) >= 2:
+                for v in same:
+                    if v.seqno is None or same[-1].seqno is None or v.seqno <= same[-1].seqno:
+                        break
+                    late.append(v)
+            why = f"written after the (damaged) committed copy at {cur.where} of this area"
+        for v in late:
+            v.uncommitted = True
+            v.problems.append(f"{why}: written but never committed (an interrupted command?)")
 
 
 class _Kept:
@@ -490,6 +542,8 @@ class History:
         self.versions = sorted(versions, key=sort_key)
         self._cache: dict = {}  # text -> syntax error or None
         self._trees: dict = {}  # text -> parsed tree
+        self._by_vg: dict[Optional[str], list[Version]] = {}
+        self._by_vg_of: Optional[list[Version]] = None  # the list _by_vg indexes
 
     @classmethod
     def of(cls, ds: DiskSet) -> History:
@@ -512,7 +566,12 @@ class History:
         return list(seen)
 
     def of_vg(self, uuid: str) -> list[Version]:
-        return [v for v in self.versions if v.vg_uuid == uuid]
+        if self._by_vg_of is not self.versions:  # indexed once, not searched per VG
+            self._by_vg = {}
+            for v in self.versions:
+                self._by_vg.setdefault(v.vg_uuid, []).append(v)
+            self._by_vg_of = self.versions
+        return list(self._by_vg.get(uuid, ()))
 
     def match_vg(self, name_or_uuid: str) -> list[str]:
         """The VG uuids whose name (in any version) or uuid is ``name_or_uuid``."""
@@ -533,8 +592,10 @@ class History:
         """Complete, parsing copies of a VG (of one seqno), best first."""
         verify_versions(self.of_vg(uuid), self._cache)
         got = [v for v in self.of_vg(uuid) if v.usable and (seqno is None or v.seqno == seqno)]
-        # verified current copies first, then disk copies, then files; newest first
-        got.sort(key=lambda v: (-(v.seqno or 0), not v.current, v.kind != "disk", sort_key(v)))
+        # newest first; of one seqno: current copies, committed ones, disk copies, files
+        got.sort(key=lambda v: (
+            -(v.seqno or 0), not v.current, v.uncommitted, v.kind != "disk", sort_key(v)
+        ))
         return got
 
     def disagreements(self) -> list[str]:
@@ -561,7 +622,11 @@ class History:
     def tree(self, v: Version) -> dict:
         """The parsed text of ``v`` (LvmReadError if it does not parse)."""
         verify_versions([v], self._cache)
-        return parse_version(v, self._trees)
+        uuid = v.vg_uuid
+        tree = parse_version(v, self._trees)
+        if v.vg_uuid != uuid:  # the parsed text named the VG its first lines did not
+            self._by_vg_of = None
+        return tree
 
 
 # ------------------------------------------------------------------ using a version
@@ -618,6 +683,8 @@ def select_seqno(
             raise UsageError(f"no volume group {vg} on the inputs")
     else:
         uuids = hist.vg_uuids()
+    # a uuid only damaged copies name (a changed byte of the id line) is no VG
+    uuids = [u for u in uuids if hist.seqnos(u)] or uuids[:1]
     out: list[MetadataCopy] = []
     missing = []
     for uuid in uuids:
@@ -640,6 +707,11 @@ def select_seqno(
                     f"VG {best.vg_name} seqno {seqno}: metadata file {f.source} differs from the "
                     f"copy on disk at {best.where}; using the copy on disk"
                 )
+        if best.uncommitted:
+            ds.warnings.append(
+                f"VG {best.vg_name}: seqno {seqno} at {best.where} was written but never "
+                "committed (an interrupted command?)"
+            )
         copy = to_copy(best, hist.tree(best))
         newest = max(hist.seqnos(uuid), default=seqno)
         if newest != seqno:
@@ -852,73 +924,186 @@ def note_reuse(ds: DiskSet, vg: VolumeGroup) -> None:
 # ------------------------------------------------------------------ damaged copies
 
 
-def damaged_fallback(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
-    """Where a metadata area's newest copy is damaged, use the newest usable copy on any PV.
+def lists_own_pv(hist: History, v: Version) -> bool:
+    """Whether a usable copy parses into a VG that lists the PV whose ring holds it (a copy
+    of a VG the PV was in before it was made a PV again does not); files always do."""
+    from .scan import lists_pv
 
-    ``ds.damaged`` lists the areas whose current copy failed a check (their warnings are
-    already in ``ds.warnings``). For each VG those copies belong to, the newest usable
-    version in the history (not newer than the damaged copy's seqno) replaces the chosen
-    copy when it is newer, or stands in when no PV had a good copy.
+    if v.kind != "disk" or v.pv_uuid is None:
+        return True
+    try:
+        return lists_pv(hist.tree(v), v.pv_uuid)
+    except LvmReadError:
+        return False
+
+
+def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:
+    """The intact disk copies of a VG, newest first: complete, checksum not contradicted,
+    parsed, not one of the damaged copies (``bad``: their ids), listing their own PV."""
+    for v in hist.usable(uuid):
+        if v.kind == "disk" and id(v) not in bad and v.seqno is not None:
+            if lists_own_pv(hist, v):
+                yield v
+
+
+def _some(items: list[str], n: int = 3) -> str:
+    """The first ``n`` items joined, and how many more there are (bounded messages)."""
+    more = f"; and {len(items) - n} more" if len(items) > n else ""
+    return "; ".join(items[:n]) + more
+
+
+def _last_vg(hist: History, in_area: list[Version], cur: Version, bad: set[int]) -> Optional[str]:
+    """The VG the PV was last written for before the damaged copy ``cur``: that of the
+    nearest intact copy before it in ring order (None if there is none)."""
+    pos = cur.area_offset or 0
+    ring = sorted(in_area, key=lambda v: v.area_offset or 0)
+    before = [v for v in ring if (v.area_offset or 0) < pos][::-1]
+    before += [v for v in ring if (v.area_offset or 0) > pos][::-1]
+    for v in before:
+        if id(v) in bad or not v.vg_uuid or v.uncommitted:
+            continue
+        verify_versions([v], hist._cache)
+        if v.usable and lists_own_pv(hist, v):
+            return v.vg_uuid
+    return None
+
+
+def damaged_fallback(
+    ds: DiskSet,
+    chosen: list[MetadataCopy],
+    lost: Optional[list[tuple[set[str], str, LvmReadError]]] = None,
+) -> list[MetadataCopy]:
+    """Where a metadata area's newest copy is damaged, use the newest intact copy on any PV.
+
+    ``ds.damaged`` lists the areas whose header or current copy failed a check (their
+    warnings are already in ``ds.warnings``). The VGs affected are every VG seen in such an
+    area's ring, as the damaged text's own first lines may be the damaged bytes. For each,
+    the highest seqno that is intact (complete, its stored checksum matches, it parses) in
+    any ring of any PV replaces the chosen copy when it is newer, or stands in when no PV
+    had a good copy. Nothing read from the damaged text bounds the choice; a copy written
+    after the committed copy of its area (never committed) is used only if nothing
+    committed is intact. A damaged area none of whose VGs could be read is put in ``lost``
+    (its VG uuids, the VG name the damaged copy gives, and the error to report unless a
+    metadata file stands in for one of those VGs).
     """
+    lost = [] if lost is None else lost
     if not getattr(ds, "damaged", None):
         return chosen
     hist = History.of(ds)
-    errors = {id(m): err for m, err in ds.damaged}
-    # vg uuid -> the seqno its damaged current copy claims (None: unknown), and what failed
-    affected: dict[str, Optional[int]] = {}
-    failed: dict[str, list[str]] = {}
-    for mda_id, err in errors.items():
-        in_area = [v for v in hist.versions if v.mda is not None and id(v.mda) == mda_id]
-        cur = [v for v in in_area if v.current and v.vg_uuid]
-        if cur:
-            for v in cur:
-                prev = affected.get(v.vg_uuid)
-                affected[v.vg_uuid] = v.seqno if prev is None else max(prev, v.seqno or 0)
-                failed.setdefault(v.vg_uuid, []).append(
-                    f"seqno {v.seqno} at {v.where} failed a check: {err.message}"
-                )
-        else:  # header unusable or the damaged text unidentifiable: every VG of the area
-            for v in in_area:
-                if v.vg_uuid:
-                    affected.setdefault(v.vg_uuid, None)
-                    msg = f"{err}"
-                    if msg not in failed.setdefault(v.vg_uuid, []):
-                        failed[v.vg_uuid].append(msg)
-    for mda, _err in ds.damaged:
-        if not any(v.mda is mda for v in hist.versions):
+    failed: dict[str, list[str]] = {}  # vg uuid -> what failed (one entry per damaged area)
+    claims: dict[str, int] = {}  # vg uuid -> the highest seqno a damaged copy says it has
+    bad: set[int] = set()  # id() of the damaged copies themselves
+    areas: list[tuple[set[str], list[Version], str]] = []  # (VG uuids, versions, what failed)
+    homes: dict[str, list[bool]] = {}  # vg uuid -> per damaged area: may be read from it
+    earlier: list[str] = []  # VGs a damaged area's PV was in before: not read
+    by_area: dict[int, list[Version]] = {}
+    copies_of: dict[Optional[str], int] = {}  # vg uuid -> how many copies name it
+    for v in hist.versions:
+        by_area.setdefault(id(v.mda), []).append(v)
+        copies_of[v.vg_uuid] = copies_of.get(v.vg_uuid, 0) + 1
+    for mda, err in ds.damaged:
+        in_area = by_area.get(id(mda), [])
+        if not in_area:
             ds.warnings.append(
                 f"{mda.source.name}: metadata area {mda.index} (offset {mda.offset}) holds no "
                 "metadata text at all; a backup or archive file of its VG can stand in for it "
                 "(--metadata FILE)"
             )
+            continue
+        cur = [v for v in in_area if v.current]
+        bad.update(id(v) for v in cur)
+        if cur:
+            what = "; ".join(f"seqno {v.seqno} at {v.where} failed a check: {err.message}"
+                             if v.seqno is not None else
+                             f"{v.where} failed a check: {err.message}" for v in cur)
+        else:  # the header is unusable: no copy is known to be the committed one
+            what = str(err)
+        uuids = {v.vg_uuid for v in in_area if v.vg_uuid}
+        areas.append((uuids, cur or in_area, what))
+        # a VG read from this ring alone must be the one the PV was last written for
+        last = _last_vg(hist, in_area, cur[0], bad) if cur and len(uuids) > 1 else None
+        for u in uuids:
+            homes.setdefault(u, []).append(last is None or last == u)
+        for v in cur:
+            if v.seqno is None:
+                continue
+            # a uuid no other copy has is itself damaged: the seqno may still be right
+            alone = copies_of.get(v.vg_uuid, 0) <= 1
+            for u in uuids if alone else [v.vg_uuid]:
+                if u:
+                    claims[u] = max(claims.get(u, v.seqno), v.seqno)
+        for u in uuids:
+            if what not in failed.setdefault(u, []):
+                failed[u].append(what)
     by_uuid = {c.vg_uuid: c for c in chosen}
     out = list(chosen)
-    for uuid, claim in affected.items():
-        cands = [
-            v for v in hist.usable(uuid)
-            if v.kind == "disk" and (claim is None or (v.seqno is not None and v.seqno <= claim))
-        ]
-        if not cands:
-            continue
-        best = cands[0]
+    for uuid, what in failed.items():
+        intact: list[Version] = []  # newest first, up to the first committed one
+        for v in _intact(hist, uuid, bad):
+            intact.append(v)
+            if not v.uncommitted:
+                break
+        committed = [v for v in intact if not v.uncommitted]
+        best = committed[0] if committed else (intact[0] if intact else None)
         have = by_uuid.get(uuid)
-        if have is not None and have.seqno >= (best.seqno or 0):
+        if best is None or best.seqno is None:
+            continue
+        if have is not None and have.seqno >= best.seqno:
+            continue
+        if have is None and not any(homes.get(uuid, [True])):
+            earlier.append(best.vg_name or uuid)
             continue
         copy = to_copy(best, hist.tree(best))
-        older = (
-            f"; what seqno {claim} changed is not shown"
-            if claim is not None and claim > copy.seqno
-            else ""
-        )
+        newest = intact[0]
+        if newest is best:
+            which = "the newest intact copy on the inputs"
+        else:
+            which = (
+                f"the newest intact committed copy on the inputs (seqno {newest.seqno} at "
+                f"{newest.where} is newer but was never committed: "
+                "written after the committed copy of its area)"
+            )
+            if not committed:
+                which = "an uncommitted copy (written after the committed copy of its area)"
+        claim = claims.get(uuid)
+        later = ""
+        if claim is not None and claim == best.seqno + 1:
+            later = f"; what seqno {claim} changed is not shown"
+        elif claim is not None and claim > best.seqno:
+            later = (
+                f"; the damaged copy says seqno {claim}: what seqnos {best.seqno + 1}-{claim} "
+                "changed is not shown (LVs created since may be missing)"
+            )
         ds.warnings.append(
-            f"VG {copy.vg_name}: the newest metadata is damaged ({'; '.join(failed[uuid])}); "
-            f"using seqno {copy.seqno}{_describe(best)} from {best.where}, the newest valid "
-            f"copy on the inputs{older}"
+            f"VG {copy.vg_name}: the newest metadata is damaged ({_some(what)}); "
+            f"using seqno {copy.seqno}{_describe(best)} from {best.where}, {which}{later}"
         )
         if have is not None:
             out[out.index(have)] = copy
         else:
             out.append(copy)
+    if earlier:
+        names = ", ".join(sorted(earlier)[:3]) + (", ..." if len(earlier) > 3 else "")
+        ds.warnings.append(
+            f"{len(earlier)} other VG(s) ({names}) are in the ring of a damaged metadata area "
+            "only as VGs its PV was in before the one it was last written for; they are not "
+            "listed (`lvmread history` shows them)"
+        )
+    # an area none of whose VGs was read: its VG lost (the uuid the damaged text gives may
+    # be the damaged byte, and the other VGs of its ring may be ones the PV has left)
+    read = {c.vg_uuid for c in out}
+    gone: dict[tuple[str, str], tuple[set[str], list[str]]] = {}  # one error per VG
+    for uuids, named, what in areas:
+        if uuids and not uuids & read:
+            v = max(named, key=lambda v: (v.vg_uuid is not None, v.seqno or 0))
+            all_uuids, whats = gone.setdefault((v.vg_name or "?", v.vg_uuid or ""), (set(), []))
+            all_uuids.update(uuids)
+            whats.append(what)
+    for (name, uuid), (uuids, whats) in gone.items():
+        lost.append((uuids, name, MetadataError(
+            f"VG {name} ({uuid or 'uuid unknown'}): no intact copy of its metadata on the "
+            f"inputs ({_some(whats)}); it is left out"
+        )))
     for msg in hist.disagreements():
         if msg not in ds.warnings:
             ds.warnings.append(msg)

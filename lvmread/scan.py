@@ -43,6 +43,25 @@ def _vg_identity(tree: dict, where: str) -> tuple[str, str, int]:
     raise MetadataError(f"{where}: no volume group section in the metadata")
 
 
+def listed_pvs(tree: dict) -> set[str]:
+    """The uuids (without dashes) of the PVs the VG section of a parsed copy lists."""
+    for sec in tree.values():
+        if isinstance(sec, dict):
+            pvs = sec.get("physical_volumes")
+            if not isinstance(pvs, dict):
+                return set()
+            return {
+                str(pv.get("id", "")).replace("-", "") for pv in pvs.values()
+                if isinstance(pv, dict)
+            }
+    return set()
+
+
+def lists_pv(tree: dict, pv_uuid: str) -> bool:
+    """Whether the VG section of a parsed copy lists the PV with this uuid."""
+    return pv_uuid.replace("-", "") in listed_pvs(tree)
+
+
 def parse_copy(text: MetadataText, cache: Optional[dict] = None) -> MetadataCopy:
     """Parse one metadata copy (reusing the tree of an identical text from ``cache``)."""
     key = text.data
@@ -238,6 +257,7 @@ def scan(paths: list[str]) -> DiskSet:
 def read_copies(ds: DiskSet) -> list[MetadataCopy]:
     """Read and parse the current metadata copy of every metadata area of every PV."""
     cache: dict = {}
+    pv_ids: dict[int, set[str]] = {}  # id(tree) -> the PV uuids it lists (no dashes)
     copies = []
     for pv in ds.pvs:
         for mda in pv.metadata_areas:
@@ -250,7 +270,19 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
             try:
                 text = mda.current()
                 if text is not None:
-                    copies.append(parse_copy(text, cache))
+                    copy = parse_copy(text, cache)
+                    ids = pv_ids.get(id(copy.tree))
+                    if ids is None:
+                        ids = pv_ids[id(copy.tree)] = listed_pvs(copy.tree)
+                    if pv.uuid.replace("-", "") not in ids:
+                        raise MetadataError(
+                            f"the metadata (VG {copy.vg_name} {copy.vg_uuid} seqno "
+                            f"{copy.seqno}) does not list this PV ({pv.uuid}) among its "
+                            "physical volumes",
+                            file=text.area.source.path,
+                            offset=text.area.source.start + text.device_offset,
+                        )
+                    copies.append(copy)
             except LvmReadError as exc:
                 ds.warnings.append(f"{exc} (this copy is not used)")
                 ds.damaged.append((mda, exc))
@@ -258,16 +290,38 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
 
 
 def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy]:
-    """For each VG uuid the copy to trust: the highest seqno; disagreements are warned of."""
+    """For each VG uuid the copy to trust: the highest seqno; disagreements are warned of.
+
+    Where current copies of the highest seqno differ, the text most of them hold wins,
+    then the one on the first device by name: never the order of the inputs.
+    """
     by_vg: dict[str, list[MetadataCopy]] = {}
     for c in copies:
         by_vg.setdefault(c.vg_uuid, []).append(c)
     chosen = []
     for group in by_vg.values():
         top = max(c.seqno for c in group)
-        # copies of the same seqno that differ (a clone that went its own way): the first
-        # by input path and offset, so that the order of the inputs never decides
-        best = min((c for c in group if c.seqno == top), key=_copy_place)
+        # copies of the same seqno that differ (a clone that went its own way): the text
+        # most of them hold, then the first by input path and offset, so that the order of
+        # the inputs never decides
+        held: dict[bytes, int] = {}
+        for c in group:
+            if c.seqno == top:
+                held[c.text.data] = held.get(c.text.data, 0) + 1
+        best = min(
+            (c for c in group if c.seqno == top),
+            key=lambda c: (-held[c.text.data], _copy_place(c)),
+        )
+        if len(held) > 1:
+            mine = held[best.text.data]
+            rival = max(n for d, n in held.items() if d != best.text.data)
+            how = f"{mine} of them hold it" + (
+                "" if mine > rival else ", as many hold another: the first by input path and offset"
+            )
+            warnings.append(
+                f"VG {best.vg_name}: {sum(held.values())} current copies of seqno {top} hold "
+                f"{len(held)} different texts; using the one at {best.text.where} ({how})"
+            )
         for c in group:
             if c.seqno < best.seqno:
                 warnings.append(
@@ -445,10 +499,11 @@ def _forensic_choice(
     vg: Optional[str],
 ) -> list[MetadataCopy]:
     """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
+    lost: list[tuple[set[str], str, LvmReadError]] = []  # areas none of whose VGs was read
     if ds.damaged:
         from .history import damaged_fallback
 
-        chosen = damaged_fallback(ds, chosen)
+        chosen = damaged_fallback(ds, chosen, lost)
     if metadata:
         from .backup import read_metadata_files, use_files
 
@@ -465,7 +520,13 @@ def _forensic_choice(
         u = vg.replace("-", "")
         picked = [c for c in chosen if c.vg_name == vg or c.vg_uuid.replace("-", "") == u]
         if not picked:
+            for uuids, name, err in lost:
+                if vg == name or u in {x.replace("-", "") for x in uuids}:
+                    raise err
             raise UsageError(f"no volume group {vg} on the inputs")
         chosen = picked
+    if vg is None:
+        have = {c.vg_uuid for c in chosen}
+        ds.errors.extend(err for uuids, _n, err in lost if not uuids & have)
     return chosen
 

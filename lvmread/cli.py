@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Optional
 
-from .errors import LvmReadError, UsageError
+from .errors import LvmReadError, UsageError, summarise
 
 PROG = "lvmread"
 
@@ -178,9 +178,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             hist.versions = [v for v in hist.versions if v.vg_uuid in uuids]
         if args.seqno is not None:
             hist.versions = [v for v in hist.versions if v.seqno == args.seqno]
-        for v in hist.versions:
-            for problem in v.problems:
-                warnings.append(f"{v.label}: {problem}")
+        problems = [f"{v.label}: {p}" for v in hist.versions for p in v.problems]
+        warnings += summarise(
+            problems, "and {n} more problems with the copies listed (--json gives each copy's)"
+        )
         if args.save:
             _save_versions(hist.versions, args.save)
         if args.json:

@@ -101,3 +101,15 @@ class ActivationError(LvmReadError):
     """An LV cannot be mapped (unsupported segment type, missing PV without --partial)."""
 
     kind = "activation"
+
+
+MAX_WARNINGS = 10
+"""How many warnings of one kind are listed before the rest are summarised in one line."""
+
+
+def summarise(lines: list[str], more: str, limit: int = MAX_WARNINGS) -> list[str]:
+    """The first ``limit`` of ``lines``, then one line for the rest: ``more`` formatted
+    with ``n``, how many were left out (``"and {n} more faults"``)."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], more.format(n=len(lines) - limit)]

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from . import layout
 from .crc import lvm_crc
-from .errors import LvmReadError, UsageError
+from .errors import LvmReadError, UsageError, summarise
+from .metadata import over_limit
 
 if TYPE_CHECKING:
     from .model import VolumeGroup
@@ -226,6 +227,21 @@ def _identify(v: Version, head: Optional[re.Match]) -> None:
     v.creation_time = hf["creation_time"]
 
 
+class _NulFinder:
+    """The first NUL at or after a position of ``data``, for positions asked in ascending
+    order: each byte is searched at most once however many positions are asked about."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.since = len(data) + 1  # no answer yet
+        self.at = -1  # the first NUL at or after ``since`` (-1: none up to the end)
+
+    def __call__(self, pos: int) -> int:
+        if not (self.since <= pos and (self.at < 0 or self.at >= pos)):
+            self.since, self.at = pos, self.data.find(b"\0", pos)
+        return self.at
+
+
 def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]:
     """Every copy of metadata text in one metadata area, in ring order.
 
@@ -273,6 +289,7 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
     for p in pointers:
         starts.setdefault(p, _HEAD.match(doubled, p))
     order = sorted(starts)
+    nul_after = _NulFinder(doubled)
     versions = []
     for i, p in enumerate(order):
         nxt = order[i + 1] if i + 1 < len(order) else order[0] + rsize
@@ -309,14 +326,17 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
                     f"{(limit % rsize) + hdr}"
                 )
         else:
-            end = find(b"\0", p, p + rsize)
-            if 0 <= end < limit:
+            # each copy's own span only (the spans tile the ring, so this is one pass);
+            # past it, the first NUL comes from one forward scan shared by every copy
+            end = find(b"\0", p, limit)
+            if end >= 0:
                 v.data = doubled[p : end + 1]
                 v.length = end + 1 - p
                 v.ended = True
             else:
                 v.data = doubled[p:limit]
-                if end < 0:
+                end = nul_after(limit)
+                if end < 0 or end >= p + rsize:
                     v.problems.append("no terminating NUL in the whole ring")
                 else:
                     v.problems.append(
@@ -403,6 +423,11 @@ def verify_versions(versions: Iterable[Version], cache: Optional[dict] = None) -
         if v.parses is not None:
             continue
         if v.kind != "file" and not v.ended:
+            continue
+        too_big = over_limit(len(v.data) - v.data.endswith(b"\0"))
+        if too_big is not None:  # the same bound as for a current copy or a file
+            v.parses, v.parse_error = False, too_big
+            v.problems.append(f"not parsed: {too_big}")
             continue
         key = v.data
         if key not in cache:
@@ -549,14 +574,14 @@ class History:
             texts = {v.data for v in group}
             if len(texts) > 1:
                 first = group[0]
-                others = ", ".join(
-                    f"{v.where} ({hex32(v.checksum)})" for v in group if v.data != first.data
-                )
+                differ = [f"{v.where} ({hex32(v.checksum)})" for v in group
+                          if v.data != first.data]
+                others = ", ".join(summarise(differ, "{n} more", limit=3))
                 out.append(
                     f"VG {first.vg_name} seqno {seqno}: copies differ: {first.where} "
                     f"({hex32(first.checksum)}) and {others}"
                 )
-        return out
+        return summarise(out, "and {n} more seqnos whose copies differ")
 
     def tree(self, v: Version) -> dict:
         """The parsed text of ``v`` (LvmReadError if it does not parse)."""

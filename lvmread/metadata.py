@@ -13,7 +13,7 @@ import re
 from functools import cache
 from typing import Optional, Union
 
-from .errors import MetadataSyntaxError
+from .errors import MetadataError, MetadataSyntaxError
 
 GRAMMAR_FILE = "lvm_metadata.lark"
 
@@ -117,6 +117,19 @@ def _entries(children: list) -> dict:
             else:
                 out[key] = _scalar(scalar)
     return out
+
+
+MAX_METADATA_TEXT = 16 << 20
+"""The largest metadata text lvmread reads or parses, wherever it comes from (lvm2's own
+VGs stay far below: about 1 KiB per LV, so this is some 15,000 LVs; parsing it takes a few
+seconds)."""
+
+
+def over_limit(size: int) -> Optional[str]:
+    """Why a metadata text of ``size`` bytes is not read or parsed, or None if it may be."""
+    if size <= MAX_METADATA_TEXT:
+        return None
+    return f"metadata text of {size} bytes is over lvmread's limit of {MAX_METADATA_TEXT} bytes"
 
 
 MAX_DEPTH = 64
@@ -282,6 +295,9 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
     ``source`` names where the text came from (a file, or ``disk.img: offset 4608``)
     and is used in the :class:`MetadataSyntaxError` raised for text that does not parse.
     """
+    too_big = over_limit(len(text))
+    if too_big is not None:  # whatever path the text took (a current copy, the ring, a file)
+        raise MetadataError(too_big, file=source)
     rt = lark_runtime()
     UnexpectedCharacters, UnexpectedEOF = rt.UnexpectedCharacters, rt.UnexpectedEOF
     UnexpectedInput = rt.UnexpectedInput

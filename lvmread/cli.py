@@ -28,9 +28,10 @@ def _report_problems(ds, quiet: bool = False, lv_warnings: bool = False) -> int:
         for w in ds.warnings:
             _say(f"warning: {w}")
         if lv_warnings:
-            for msgs in ds.lv_warnings.values():
-                for w in msgs:
-                    _say(f"warning: {w}")
+            about_lvs = [w for msgs in ds.lv_warnings.values() for w in msgs]
+            for w in summarise(about_lvs, "and {n} more warnings about single LVs (table or "
+                               "cat of an LV gives those about it)"):
+                _say(f"warning: {w}")
     for e in ds.errors:
         _say(str(e))
     return 1 if ds.errors else 0

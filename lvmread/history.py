@@ -515,6 +515,7 @@ class History:
         self.versions = sorted(versions, key=sort_key)
         self._cache: dict = {}  # text -> syntax error or None
         self._trees: dict = {}  # text -> parsed tree
+        self._index: Optional[tuple[list[Version], int, dict]] = None  # see of_vg
 
     @classmethod
     def of(cls, ds: DiskSet) -> History:
@@ -537,7 +538,15 @@ class History:
         return list(seen)
 
     def of_vg(self, uuid: str) -> list[Version]:
-        return [v for v in self.versions if v.vg_uuid == uuid]
+        """The versions of one VG (from an index of ``versions``, made again when that list
+        is replaced or grows: asking for each of many VGs costs no scan of every version)."""
+        if self._index is None or self._index[0] is not self.versions or \
+                self._index[1] != len(self.versions):
+            by_uuid: dict[Optional[str], list[Version]] = {}
+            for v in self.versions:
+                by_uuid.setdefault(v.vg_uuid, []).append(v)
+            self._index = (self.versions, len(self.versions), by_uuid)
+        return list(self._index[2].get(uuid, ()))
 
     def match_vg(self, name_or_uuid: str) -> list[str]:
         """The VG uuids whose name (in any version) or uuid is ``name_or_uuid``."""
@@ -720,17 +729,28 @@ def pv_extents(vg: VolumeGroup) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
+CLOSURE_DEPTH = 17
+"""How many levels of sub-LVs :func:`_lv_closure` follows: an LV and the 16 levels the
+activator maps (lvmread.activate.MAX_DEPTH); what lies deeper cannot be read at all, and
+following it for each LV of a long chain of LVs made the work grow with its square."""
+
+
 def _lv_closure(vg: VolumeGroup, name: str) -> set[str]:
-    """The LV and every sub-LV it is built from (by name)."""
-    seen = set()
-    todo = [name]
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in vg.lvs:
-            continue
-        seen.add(n)
-        for seg in vg.lvs[n].segments:
-            todo.extend(seg.references())
+    """The LV and the sub-LVs it is built from (by name), level by level, at most
+    :data:`CLOSURE_DEPTH` levels."""
+    seen: set[str] = set()
+    level = [name]
+    for _ in range(CLOSURE_DEPTH):
+        below = []
+        for n in level:
+            if n in seen or n not in vg.lvs:
+                continue
+            seen.add(n)
+            for seg in vg.lvs[n].segments:
+                below.extend(seg.references())
+        if not below:
+            break
+        level = below
     return seen
 
 
@@ -783,13 +803,16 @@ def reuse_warnings(
     pv_names = {pv.uuid: (pv.device.name if pv.device is not None else pv.key)
                 for pv in old.pvs.values()}
     top = [only] if only is not None else [lv.name for lv in old.lvs.values()]
-    old_ext = pv_extents(old)
+    order = {name: i for i, name in enumerate(old.lvs)}
+    ext_of: dict[str, list[tuple[str, int, int, str, str]]] = {}  # LV name -> its extents
+    for e in pv_extents(old):
+        ext_of.setdefault(e[4], []).append(e)
     newest = later[-1].seqno if later else None
     later_ext = [(v, _by_pv(pv_extents(v))) for v in later]
     out: dict[str, list[str]] = {}
     for name in top:
         closure = _lv_closure(old, name)
-        mine = [e for e in old_ext if e[4] in closure]
+        mine = [e for n in sorted(closure, key=order.__getitem__) for e in ext_of.get(n, ())]
         uuids = {old.lvs[n].uuid for n in closure}
         ranges: dict[str, set[tuple[int, int]]] = {}  # PV uuid -> extent ranges given away
         first: Optional[tuple[int, str]] = None
@@ -824,8 +847,8 @@ def reuse_warnings(
         if more:
             msg += f" and later to {more} other LV{'s' if more > 1 else ''}"
         if in_newest:
-            msg += f"; in the newest version (seqno {newest}) {', '.join(sorted(in_newest))} " \
-                   "holds them"
+            holders = ", ".join(summarise(sorted(in_newest), "{n} more LVs", limit=3))
+            msg += f"; in the newest version (seqno {newest}) {holders} holds them"
         else:
             msg += f"; they are free in the newest version (seqno {newest})"
         out[name] = [msg + "; the data read there may have been overwritten"]

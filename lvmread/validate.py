@@ -205,7 +205,8 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
             heapq.heappush(open_ends, (b1, i, (b0, b1, bn)))
     if pairs > len(out):
         out.append(
-            f"and {pairs - len(out)} more pairs of LVs share extents ({len(lvs)} LVs in all)"
+            f"and {pairs - len(out)} more pairs of areas share extents ({len(lvs)} LVs "
+            "involved)"
         )
     return out
 

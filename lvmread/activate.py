@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .errors import ActivationError, MissingPVError
+from .errors import ActivationError, MissingPVError, summarise
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
 
 DeviceToken = Callable[[PhysicalVolume], str]
@@ -289,7 +289,7 @@ class Activator:
         from .dm import DMError
 
         if lv.partial and not partial:
-            missing = ", ".join(pv.uuid for pv in lv.vg.missing_pvs)
+            missing = ", ".join(summarise([pv.uuid for pv in lv.vg.missing_pvs], "{n} more", 3))
             raise MissingPVError(
                 f"LV {lv.vg.name}/{lv.name} has extents on missing PV(s) {missing}; "
                 "use --partial to read it with those ranges as I/O errors"

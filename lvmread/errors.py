@@ -108,8 +108,9 @@ MAX_WARNINGS = 10
 
 
 def summarise(lines: list[str], more: str, limit: int = MAX_WARNINGS) -> list[str]:
-    """The first ``limit`` of ``lines``, then one line for the rest: ``more`` formatted
-    with ``n``, how many were left out (``"and {n} more faults"``)."""
+    """The first ``limit`` of ``lines``, then one line for the rest: ``more`` with ``{n}``
+    replaced by how many were left out (``"and {n} more faults"``; no other formatting, so
+    names quoted from a disk may hold braces)."""
     if len(lines) <= limit:
         return lines
-    return [*lines[:limit], more.format(n=len(lines) - limit)]
+    return [*lines[:limit], more.replace("{n}", str(len(lines) - limit))]

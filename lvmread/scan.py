@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from .errors import LabelError, LvmReadError, MetadataError, UsageError
+from .errors import LabelError, LvmReadError, MetadataError, UsageError, summarise
 from .metadata import parse_metadata
 from .model import VolumeGroup, build_vg
 from .pv import MetadataText, PVDevice, find_label, read_pv
@@ -223,10 +223,11 @@ def attach_devices(vg: VolumeGroup, pvs: list[PVDevice], warnings: list[str]) ->
             )
             continue
         pv.device = dev
-    for pv in vg.missing_pvs:
-        warnings.append(
-            f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
-        )
+    gone = [
+        f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
+        for pv in vg.missing_pvs
+    ]
+    warnings.extend(summarise(gone, f"VG {vg.name}: and " + "{n} more PVs are missing"))
 
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:

@@ -245,7 +245,7 @@ def check_vg(vg: VolumeGroup) -> list[str]:
             f"VG {vg.name}: and {faults - len(lv_warnings)} more faults ({faulty} LVs have "
             "faults in all; such an LV is refused when read)"
         )
-    warnings = summarise(pv_warnings, f"VG {vg.name}: and {{n}} more PVs with such faults")
+    warnings = summarise(pv_warnings, f"VG {vg.name}: and " + "{n} more PVs with such faults")
     warnings += lv_warnings
     warnings += [f"VG {vg.name}: {w}" for w in _shared_extents(vg)]
     return warnings

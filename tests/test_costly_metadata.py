@@ -206,6 +206,29 @@ def test_older_version_of_a_chain_of_lvs(fixture_images, tmp_path) -> None:
     assert sum("went to LV vgbig/thief" in w for w in _warnings(cp.stderr)) == 2
 
 
+def test_many_missing_pvs(fixture_images, tmp_path) -> None:
+    """A warning for each missing PV, and every missing PV of the VG named in the error of
+    each LV read: a few are listed, the rest counted."""
+    n = 300
+    img = _image(fixture_images, tmp_path)
+    pvs = "".join(f'pv{i + 1} {{\nid = "MISSNG-0000-0000-0000-0000-0000-{i:06d}"\n'
+                  'device = "/dev/gone"\nstatus = ["ALLOCATABLE"]\ndev_size = 16384\n'
+                  "pe_start = 2048\npe_count = 7\n}\n" for i in range(n))
+    _write(img, [_with_lvs(_current(img), [_lv("lvgone", "pv1")], pvs=pvs)], 0)
+    cp = _checked(["ls", str(img)], tmp_path)
+    assert cp.returncode == 0 and len(_lv_rows(cp.stdout)) == 1, cp.stderr
+    gone = [w for w in _warnings(cp.stderr) if "missing" in w]
+    assert len(gone) == MAX_WARNINGS + 1, cp.stderr
+    assert gone[0].endswith("PV MISSNG-0000-0000-0000-0000-0000-000000 (last seen as "
+                            "/dev/gone) is missing")
+    assert gone[-1].endswith(f"VG vgbig: and {n - MAX_WARNINGS} more PVs are missing")
+    cp = _checked(["cat", "vgbig/lvgone", str(img), "-q", "-o", os.devnull], tmp_path)
+    assert cp.returncode == 1 and len(cp.stderr.splitlines()) == 1, cp.stderr
+    assert (f"missing PV(s) MISSNG-0000-0000-0000-0000-0000-000000, MISSNG-0000-0000-0000-0000-"
+            f"0000-000001, MISSNG-0000-0000-0000-0000-0000-000002, {n - 3} more; use --partial"
+            ) in cp.stderr
+
+
 def test_many_segments_on_a_missing_pv(fixture_images, tmp_path) -> None:
     """An LV of 20,000 segments on a missing PV took 100 s to map with ``--partial`` (each
     filler device searched the LV's segments for its number, each new mapped device

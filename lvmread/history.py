@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from . import layout
+from . import activate, layout
 from .crc import lvm_crc
 from .errors import LvmReadError, UsageError, summarise
 from .metadata import over_limit
@@ -424,7 +424,7 @@ def verify_versions(versions: Iterable[Version], cache: Optional[dict] = None) -
             continue
         if v.kind != "file" and not v.ended:
             continue
-        too_big = over_limit(len(v.data) - v.data.endswith(b"\0"))
+        too_big = over_limit(len(v.data) - (1 if v.data.endswith(b"\0") else 0))
         if too_big is not None:  # the same bound as for a current copy or a file
             v.parses, v.parse_error = False, too_big
             v.problems.append(f"not parsed: {too_big}")
@@ -729,10 +729,10 @@ def pv_extents(vg: VolumeGroup) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
-CLOSURE_DEPTH = 17
-"""How many levels of sub-LVs :func:`_lv_closure` follows: an LV and the 16 levels the
-activator maps (lvmread.activate.MAX_DEPTH); what lies deeper cannot be read at all, and
-following it for each LV of a long chain of LVs made the work grow with its square."""
+CLOSURE_DEPTH = activate.MAX_DEPTH + 1
+"""How many levels of sub-LVs :func:`_lv_closure` follows: an LV and the levels below it
+the activator maps; what lies deeper cannot be read at all, and following it for each LV
+of a long chain of LVs made the work grow with the square of its length."""
 
 
 def _lv_closure(vg: VolumeGroup, name: str) -> set[str]:

@@ -848,7 +848,8 @@ def reuse_warnings(
             msg += f" and later to {more} other LV{'s' if more > 1 else ''}"
         if in_newest:
             holders = ", ".join(summarise(sorted(in_newest), "{n} more LVs", limit=3))
-            msg += f"; in the newest version (seqno {newest}) {holders} holds them"
+            verb = "holds" if len(in_newest) == 1 else "hold"
+            msg += f"; in the newest version (seqno {newest}) {holders} {verb} them"
         else:
             msg += f"; they are free in the newest version (seqno {newest})"
         out[name] = [msg + "; the data read there may have been overwritten"]

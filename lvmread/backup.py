@@ -10,12 +10,14 @@ on-disk metadata is gone: its PVs are found on the images by their uuids.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from .crc import lvm_crc
 from .errors import LvmIOError, LvmReadError, MetadataError, UsageError
 from .history import Version, header_fields
+from .metadata import over_limit
 from .pv import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
@@ -43,17 +45,44 @@ class FileText:
         return self.data.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+def _regular(path: str, mode: int, size: int) -> None:
+    """Refuse what is not a regular file (a FIFO would block, /dev/zero never end) and a
+    file over the metadata text limit, before reading any of it."""
+    if stat.S_ISDIR(mode):
+        raise LvmIOError("cannot read metadata file: is a directory", file=path)
+    if not stat.S_ISREG(mode):
+        raise LvmIOError("cannot read metadata file: not a regular file", file=path)
+    too_big = over_limit(size)
+    if too_big is not None:
+        raise MetadataError(f"metadata file is too large: {too_big}", file=path)
+
+
+def _read_regular(path: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE bytes; LvmIOError or MetadataError
+    (one line) for anything else."""
+    try:
+        st = os.stat(path)  # look before opening: opening a FIFO would block
+        _regular(path, st.st_mode, st.st_size)
+        # O_NONBLOCK: should it become a FIFO in between, opening it does not wait
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise LvmIOError(f"cannot read metadata file: {exc.strerror}", file=path) from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            _regular(path, st.st_mode, st.st_size)
+            data = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise LvmIOError(f"cannot read metadata file: {exc.strerror}", file=path) from None
+    _regular(path, stat.S_IFREG, len(data))  # it grew while being read
+    return data
+
+
 def read_metadata_file(path: str) -> Version:
     """Read and parse one backup/archive file (or a bare metadata text) as a version."""
     from .metadata import parse_metadata
 
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise LvmIOError(f"cannot read metadata file: {exc.strerror}", file=path) from None
-    if len(data) > MAX_FILE:
-        raise MetadataError(f"metadata file is larger than {MAX_FILE} bytes", file=path)
+    data = _read_regular(path)
     text = data.split(b"\0", 1)[0].decode("utf-8", "replace")
     tree = parse_metadata(text, source=path)
     sections = [(k, s) for k, s in tree.items() if isinstance(s, dict)]
@@ -106,7 +135,9 @@ def read_metadata_files(
         if not os.path.isdir(p):
             out.append(read_metadata_file(p))
             continue
-        names = sorted(n for n in os.listdir(p) if os.path.isfile(os.path.join(p, n)))
+        # every entry but folders: a FIFO or a device in the folder is skipped with a
+        # warning too (read_metadata_file refuses it without opening it)
+        names = sorted(n for n in os.listdir(p) if not os.path.isdir(os.path.join(p, n)))
         found: list[Version] = []
         skipped: list[LvmReadError] = []
         for n in names:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Optional
 
-from .errors import AmbiguousNameError, LvmReadError, UsageError
+from .errors import AmbiguousNameError, LvmReadError, UsageError, summarise
 from .printable import printable
 
 PROG = "lvmread"
@@ -21,9 +21,10 @@ def _report_problems(ds, quiet: bool = False, lv_warnings: bool = False) -> int:
         for w in ds.warnings:
             _say(f"warning: {w}")
         if lv_warnings:
-            for msgs in ds.lv_warnings.values():
-                for w in msgs:
-                    _say(f"warning: {w}")
+            about_lvs = [w for msgs in ds.lv_warnings.values() for w in msgs]
+            for w in summarise(about_lvs, "and {n} more warnings about single LVs (table or "
+                               "cat of an LV gives those about it)"):
+                _say(f"warning: {w}")
     for e in ds.errors:
         _say(str(e))
     return 1 if ds.errors else 0
@@ -182,9 +183,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             hist.versions = [v for v in hist.versions if v.vg_uuid in uuids]
         if args.seqno is not None:
             hist.versions = [v for v in hist.versions if v.seqno == args.seqno]
-        for v in hist.versions:
-            for problem in v.problems:
-                warnings.append(f"{v.label}: {problem}")
+        problems = [f"{v.label}: {p}" for v in hist.versions for p in v.problems]
+        warnings += summarise(
+            problems, "and {n} more problems with the copies listed (--json gives each copy's)"
+        )
         if args.save:
             from .copy import OutputGuard
 

@@ -105,3 +105,16 @@ class ActivationError(LvmReadError):
     """An LV cannot be mapped (unsupported segment type, missing PV without --partial)."""
 
     kind = "activation"
+
+
+MAX_WARNINGS = 10
+"""How many warnings of one kind are listed before the rest are summarised in one line."""
+
+
+def summarise(lines: list[str], more: str, limit: int = MAX_WARNINGS) -> list[str]:
+    """The first ``limit`` of ``lines``, then one line for the rest: ``more`` with ``{n}``
+    replaced by how many were left out (``"and {n} more faults"``; no other formatting, so
+    names quoted from a disk may hold braces)."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], more.replace("{n}", str(len(lines) - limit))]

@@ -28,9 +28,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
-from . import layout
+from . import activate, layout
 from .crc import lvm_crc
-from .errors import LvmReadError, MetadataError, UsageError
+from .errors import LvmReadError, MetadataError, UsageError, summarise
+from .metadata import over_limit
 
 if TYPE_CHECKING:
     from .model import VolumeGroup
@@ -232,6 +233,21 @@ def _identify(v: Version, head: Optional[re.Match]) -> None:
     v.creation_time = hf["creation_time"]
 
 
+class _NulFinder:
+    """The first NUL at or after a position of ``data``, for positions asked in ascending
+    order: each byte is searched at most once however many positions are asked about."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.since = len(data) + 1  # no answer yet
+        self.at = -1  # the first NUL at or after ``since`` (-1: none up to the end)
+
+    def __call__(self, pos: int) -> int:
+        if not (self.since <= pos and (self.at < 0 or self.at >= pos)):
+            self.since, self.at = pos, self.data.find(b"\0", pos)
+        return self.at
+
+
 def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]:
     """Every copy of metadata text in one metadata area, in ring order.
 
@@ -292,6 +308,7 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
     # there: it does not cut that copy short
     limits = sorted(p for p in starts if p not in inside)
     order = sorted(starts)
+    nul_after = _NulFinder(doubled)
     versions = []
     for p in order:
         j = bisect.bisect_right(limits, p)
@@ -329,14 +346,17 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
                     f"{(limit % rsize) + hdr}"
                 )
         else:
-            end = find(b"\0", p, p + rsize)
-            if 0 <= end < limit:
+            # each copy's own span only (the spans tile the ring, so this is one pass);
+            # past it, the first NUL comes from one forward scan shared by every copy
+            end = find(b"\0", p, limit)
+            if end >= 0:
                 v.data = doubled[p : end + 1]
                 v.length = end + 1 - p
                 v.ended = True
             else:
                 v.data = doubled[p:limit]
-                if end < 0:
+                end = nul_after(limit)
+                if end < 0 or end >= p + rsize:
                     v.problems.append("no terminating NUL in the whole ring")
                 else:
                     v.problems.append(
@@ -456,6 +476,11 @@ def verify_versions(versions: Iterable[Version], cache: Optional[dict] = None) -
             continue
         if v.kind != "file" and not v.ended:
             continue
+        too_big = over_limit(len(v.data) - (1 if v.data.endswith(b"\0") else 0))
+        if too_big is not None:  # the same bound as for a current copy or a file
+            v.parses, v.parse_error = False, too_big
+            v.problems.append(f"not parsed: {too_big}")
+            continue
         key = v.data
         if key not in cache:
             cache[key] = check_syntax(v.text, v.where)
@@ -542,8 +567,7 @@ class History:
         self.versions = sorted(versions, key=sort_key)
         self._cache: dict = {}  # text -> syntax error or None
         self._trees: dict = {}  # text -> parsed tree
-        self._by_vg: dict[Optional[str], list[Version]] = {}
-        self._by_vg_of: Optional[list[Version]] = None  # the list _by_vg indexes
+        self._index: Optional[tuple[list[Version], int, dict]] = None  # see of_vg
 
     @classmethod
     def of(cls, ds: DiskSet) -> History:
@@ -566,12 +590,15 @@ class History:
         return list(seen)
 
     def of_vg(self, uuid: str) -> list[Version]:
-        if self._by_vg_of is not self.versions:  # indexed once, not searched per VG
-            self._by_vg = {}
+        """The versions of one VG (from an index of ``versions``, made again when that list
+        is replaced or grows: asking for each of many VGs costs no scan of every version)."""
+        if self._index is None or self._index[0] is not self.versions or \
+                self._index[1] != len(self.versions):
+            by_uuid: dict[Optional[str], list[Version]] = {}
             for v in self.versions:
-                self._by_vg.setdefault(v.vg_uuid, []).append(v)
-            self._by_vg_of = self.versions
-        return list(self._by_vg.get(uuid, ()))
+                by_uuid.setdefault(v.vg_uuid, []).append(v)
+            self._index = (self.versions, len(self.versions), by_uuid)
+        return list(self._index[2].get(uuid, ()))
 
     def match_vg(self, name_or_uuid: str) -> list[str]:
         """The VG uuids whose name (in any version) or uuid is ``name_or_uuid``."""
@@ -610,14 +637,14 @@ class History:
             texts = {v.data for v in group}
             if len(texts) > 1:
                 first = group[0]
-                others = ", ".join(
-                    f"{v.where} ({hex32(v.checksum)})" for v in group if v.data != first.data
-                )
+                differ = [f"{v.where} ({hex32(v.checksum)})" for v in group
+                          if v.data != first.data]
+                others = ", ".join(summarise(differ, "{n} more", limit=3))
                 out.append(
                     f"VG {first.vg_name} seqno {seqno}: copies differ: {first.where} "
                     f"({hex32(first.checksum)}) and {others}"
                 )
-        return out
+        return summarise(out, "and {n} more seqnos whose copies differ")
 
     def tree(self, v: Version) -> dict:
         """The parsed text of ``v`` (LvmReadError if it does not parse)."""
@@ -625,7 +652,7 @@ class History:
         uuid = v.vg_uuid
         tree = parse_version(v, self._trees)
         if v.vg_uuid != uuid:  # the parsed text named the VG its first lines did not
-            self._by_vg_of = None
+            self._index = None
         return tree
 
 
@@ -769,17 +796,28 @@ def pv_extents(vg: VolumeGroup) -> list[tuple[str, int, int, str, str]]:
     return out
 
 
+CLOSURE_DEPTH = activate.MAX_DEPTH + 1
+"""How many levels of sub-LVs :func:`_lv_closure` follows: an LV and the levels below it
+the activator maps; what lies deeper cannot be read at all, and following it for each LV
+of a long chain of LVs made the work grow with the square of its length."""
+
+
 def _lv_closure(vg: VolumeGroup, name: str) -> set[str]:
-    """The LV and every sub-LV it is built from (by name)."""
-    seen = set()
-    todo = [name]
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in vg.lvs:
-            continue
-        seen.add(n)
-        for seg in vg.lvs[n].segments:
-            todo.extend(seg.references())
+    """The LV and the sub-LVs it is built from (by name), level by level, at most
+    :data:`CLOSURE_DEPTH` levels."""
+    seen: set[str] = set()
+    level = [name]
+    for _ in range(CLOSURE_DEPTH):
+        below = []
+        for n in level:
+            if n in seen or n not in vg.lvs:
+                continue
+            seen.add(n)
+            for seg in vg.lvs[n].segments:
+                below.extend(seg.references())
+        if not below:
+            break
+        level = below
     return seen
 
 
@@ -832,13 +870,16 @@ def reuse_warnings(
     pv_names = {pv.uuid: (pv.device.name if pv.device is not None else pv.key)
                 for pv in old.pvs.values()}
     top = [only] if only is not None else [lv.name for lv in old.lvs.values()]
-    old_ext = pv_extents(old)
+    order = {name: i for i, name in enumerate(old.lvs)}
+    ext_of: dict[str, list[tuple[str, int, int, str, str]]] = {}  # LV name -> its extents
+    for e in pv_extents(old):
+        ext_of.setdefault(e[4], []).append(e)
     newest = later[-1].seqno if later else None
     later_ext = [(v, _by_pv(pv_extents(v))) for v in later]
     out: dict[str, list[str]] = {}
     for name in top:
         closure = _lv_closure(old, name)
-        mine = [e for e in old_ext if e[4] in closure]
+        mine = [e for n in sorted(closure, key=order.__getitem__) for e in ext_of.get(n, ())]
         uuids = {old.lvs[n].uuid for n in closure}
         ranges: dict[str, set[tuple[int, int]]] = {}  # PV uuid -> extent ranges given away
         first: Optional[tuple[int, str]] = None
@@ -873,8 +914,9 @@ def reuse_warnings(
         if more:
             msg += f" and later to {more} other LV{'s' if more > 1 else ''}"
         if in_newest:
-            msg += f"; in the newest version (seqno {newest}) {', '.join(sorted(in_newest))} " \
-                   "holds them"
+            holders = ", ".join(summarise(sorted(in_newest), "{n} more LVs", limit=3))
+            verb = "holds" if len(in_newest) == 1 else "hold"
+            msg += f"; in the newest version (seqno {newest}) {holders} {verb} them"
         else:
             msg += f"; they are free in the newest version (seqno {newest})"
         out[name] = [msg + "; the data read there may have been overwritten"]

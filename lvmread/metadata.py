@@ -14,7 +14,7 @@ import threading
 from functools import cache
 from typing import NamedTuple, Optional, Union
 
-from .errors import MetadataSyntaxError
+from .errors import MetadataError, MetadataSyntaxError
 
 GRAMMAR_FILE = "lvm_metadata.lark"
 
@@ -239,6 +239,19 @@ def _warned(tree: dict, source: Optional[str]) -> MetadataTree:
     return out
 
 
+MAX_METADATA_TEXT = 16 << 20
+"""The largest metadata text lvmread reads or parses, wherever it comes from (lvm2's own
+VGs stay far below: about 1 KiB per LV, so this is some 15,000 LVs; parsing it takes a few
+seconds)."""
+
+
+def over_limit(size: int) -> Optional[str]:
+    """Why a metadata text of ``size`` bytes is not read or parsed, or None if it may be."""
+    if size <= MAX_METADATA_TEXT:
+        return None
+    return f"metadata text of {size} bytes is over lvmread's limit of {MAX_METADATA_TEXT} bytes"
+
+
 MAX_DEPTH = 64
 """Deepest nesting of sections accepted (lvm2 writes 4: VG, logical_volumes, LV, segment).
 Parsing is iterative, but what uses the dicts (comparing, copying, JSON) recurses."""
@@ -404,6 +417,9 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
     and is used in the :class:`MetadataSyntaxError` raised for text that does not parse,
     and in the warnings of a text that repeats a key (a :class:`MetadataTree` is returned).
     """
+    too_big = over_limit(len(text))
+    if too_big is not None:  # whatever path the text took (a current copy, the ring, a file)
+        raise MetadataError(too_big, file=source)
     rt = lark_runtime()
     UnexpectedCharacters, UnexpectedEOF = rt.UnexpectedCharacters, rt.UnexpectedEOF
     UnexpectedInput = rt.UnexpectedInput

@@ -36,6 +36,8 @@ SEGTYPE_FLAGS = frozenset(
 # Segment types whose LVs lvm2 marks VIRTUAL (no areas of their own; SEG_VIRTUAL).
 VIRTUAL_TYPES = frozenset({"zero", "error", "free", "thin", "vdo"})
 MIRROR_SYNC_LAYER = "_mimagetmp"
+_DEVICE_CHANGES = [0]
+"""Counts assignments of ``PhysicalVolume.device`` (partial LVs are found again after one)."""
 
 
 def split_segtype(text: str) -> tuple[str, list[str]]:
@@ -104,6 +106,11 @@ class PhysicalVolume:
     ba_size: int = 0
     raw: dict = field(default_factory=dict, repr=False)
     device: Optional[PVDevice] = field(default=None, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "device":  # what VolumeGroup.lv_is_partial found may change
+            _DEVICE_CHANGES[0] += 1
+        object.__setattr__(self, name, value)
 
     @property
     def missing(self) -> bool:
@@ -462,6 +469,9 @@ class VolumeGroup:
     """The metadata copies this VG was read from."""
     activator: Any = field(default=None, repr=False)
     """What maps this VG's LVs onto devices; set by whoever opened the disks."""
+    _partial: Optional[tuple[int, frozenset[int]]] = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def activator_for(self, lv: LogicalVolume) -> Any:
         if self.activator is None:
@@ -518,19 +528,27 @@ class VolumeGroup:
         (the data images of a raid, not its metadata sub-LVs), a segment's pool, metadata,
         log, writecache, integrity metadata and external origin LVs, a COW store's origin and
         an origin's COW stores. lvm2 spreads the flag over these links transitively; here it
-        is the whole closure (lvm2's single post-order pass can miss an origin/COW cycle).
+        is the whole closure (lvm2's single post-order pass can miss an origin/COW cycle),
+        found for every LV of the VG at once and kept until a PV's device changes.
         """
-        seen = {id(lv)}
-        todo = [lv]
-        while todo:
-            cur = todo.pop()
+        if self._partial is None or self._partial[0] != _DEVICE_CHANGES[0]:
+            self._partial = (_DEVICE_CHANGES[0], self._partial_lvs())
+        return id(lv) in self._partial[1]
+
+    def _partial_lvs(self) -> frozenset[int]:
+        """The ids of the partial LVs: those with an area on a missing PV, then, following
+        the dependencies backwards, every LV that depends on one (each link once)."""
+        users: dict[int, list[LogicalVolume]] = {}
+        todo: list[LogicalVolume] = []
+        for cur in self.lvs.values():
             deps: list[Optional[LogicalVolume]] = []
             if cur.snapshot is not None:
                 deps += [cur.snapshot.origin_lv, cur.snapshot.cow_lv]
+            missing = False
             for seg in cur.segments:
                 for area in seg.data_areas:
                     if area.pv is not None and area.pv.missing:
-                        return True
+                        missing = True
                     deps.append(area.lv)
                 deps += [
                     seg.external_lv,
@@ -542,10 +560,17 @@ class VolumeGroup:
                 ]
             deps += [s.cow_lv for s in cur.snapshot_segs]
             for dep in deps:
-                if dep is not None and id(dep) not in seen:
-                    seen.add(id(dep))
-                    todo.append(dep)
-        return False
+                if dep is not None and dep is not cur:
+                    users.setdefault(id(dep), []).append(cur)
+            if missing:
+                todo.append(cur)
+        partial = {id(lv) for lv in todo}
+        while todo:
+            for user in users.get(id(todo.pop()), ()):
+                if id(user) not in partial:
+                    partial.add(id(user))
+                    todo.append(user)
+        return frozenset(partial)
 
 
 def _areas(seg: dict, vg: VolumeGroup, where: str) -> list[tuple[str, int]]:

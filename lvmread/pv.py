@@ -15,14 +15,12 @@ from construct import ConstructError
 from . import layout
 from .crc import lvm_crc
 from .errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
+from .metadata import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from .source import Source
 
 
-MAX_METADATA_TEXT = 16 << 20
-"""The largest metadata text lvmread reads (lvm2's own VGs stay far below: about 1 KiB
-per LV, so this is some 15,000 LVs; parsing it takes a few seconds)."""
 
 
 def format_uuid(raw: bytes | str) -> str:

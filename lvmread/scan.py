@@ -7,7 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from .errors import AmbiguousNameError, LabelError, LvmReadError, MetadataError, UsageError
+from .errors import (
+    AmbiguousNameError,
+    LabelError,
+    LvmReadError,
+    MetadataError,
+    UsageError,
+    summarise,
+)
 from .layout import SECTOR_SIZE
 from .metadata import metadata_warnings, parse_metadata, repeated_sections
 from .model import PhysicalVolume, VolumeGroup, build_vg
@@ -369,10 +376,11 @@ def attach_devices(
                 f"Not using device{'s' if len(unused) > 1 else ''} {_few(unused)} for PV "
                 f"{pv.uuid} of VG {vg.name}: using {pv.device.name} ({why})"
             )
-    for pv in vg.missing_pvs:
-        warnings.append(
-            f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
-        )
+    gone = [
+        f"VG {vg.name}: PV {pv.uuid} (last seen as {pv.device_hint or pv.key}) is missing"
+        for pv in vg.missing_pvs
+    ]
+    warnings.extend(summarise(gone, f"VG {vg.name}: and " + "{n} more PVs are missing"))
 
 
 def _pick_device(

@@ -10,8 +10,10 @@ every fault also comes back as a warning line for the user.
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING, Sequence
 
+from .errors import MAX_WARNINGS, summarise
 from .model import (
     LV_REFERENCE_KEYS,
     SECTOR,
@@ -105,42 +107,106 @@ def _segment_problems(
     return out
 
 
-def _cycles(vg: VolumeGroup) -> dict[str, str]:
-    """LVs that reach themselves through their segments' areas: name -> the cycle."""
-    state: dict[str, int] = {}
-    found: dict[str, str] = {}
+def _refs(lv: LogicalVolume) -> list[str]:
+    return [a.name for s in lv.segments for a in s.areas if a.lv is not None]
 
-    def refs(lv: LogicalVolume) -> list[str]:
-        return [a.name for s in lv.segments for a in s.areas if a.lv is not None]
 
-    for start in vg.lvs:
-        if state.get(start):
+def _strong_components(vg: VolumeGroup) -> list[list[str]]:
+    """The LVs that reach themselves through their segments' areas, as strongly connected
+    groups (Tarjan's algorithm, iterative: each LV and reference is visited once)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in vg.lvs:
+        if root in index:
             continue
-        # iterative depth-first search; the stack holds (name, iterator of its references)
-        path: list[str] = [start]
-        stack = [iter(refs(vg.lvs[start]))]
-        state[start] = 1
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                stack.pop()
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(_refs(vg.lvs[root])))]
+        while work:
+            name, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in vg.lvs:
+                    continue
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(_refs(vg.lvs[nxt]))))
+                elif nxt in on_stack:
+                    low[name] = min(low[name], index[nxt])
                 continue
-            if state.get(nxt) == 1:
-                cycle = " -> ".join(path[path.index(nxt) :] + [nxt])
-                for name in path[path.index(nxt) :]:
-                    found.setdefault(name, cycle)
-                continue
-            if state.get(nxt) == 2 or nxt not in vg.lvs:
-                continue
-            state[nxt] = 1
-            path.append(nxt)
-            stack.append(iter(refs(vg.lvs[nxt])))
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[name])
+            if low[name] == index[name]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == name:
+                        break
+                if len(group) > 1 or name in _refs(vg.lvs[name]):
+                    out.append(group)
+    return out
+
+
+SHOWN = 6
+"""How many LV names a message about a cycle shows before it cuts the list short."""
+
+
+def _one_cycle(vg: VolumeGroup, group: list[str]) -> str:
+    """A cycle through the first LV of ``group`` (a strongly connected group), written
+    ``a -> b -> a``, its middle cut short past a few names."""
+    members = set(group)
+    first = next(n for n in vg.lvs if n in members)
+    parent: dict[str, str] = {}
+    todo = [first]
+    last = first
+    while todo:  # breadth first, within the group, until a reference leads back to `first`
+        nxt_todo = []
+        for name in todo:
+            refs = _refs(vg.lvs[name])
+            if first in refs:
+                last, nxt_todo = name, []
+                break
+            for ref in refs:
+                if ref in members and ref not in parent and ref != first:
+                    parent[ref] = name
+                    nxt_todo.append(ref)
+        todo = nxt_todo
+    path = [last]
+    while path[-1] != first:
+        path.append(parent[path[-1]])
+    path.reverse()
+    names = [*path, first]
+    if len(names) > 2 * SHOWN:
+        names = [*names[:SHOWN], f"... ({len(names) - 2 * SHOWN} more)", *names[-SHOWN:]]
+    text = " -> ".join(names)
+    if len(group) > len(path):
+        text += f" ({len(group)} LVs reach each other)"
+    return text
+
+
+def _cycles(vg: VolumeGroup) -> dict[str, str]:
+    """LVs that reach themselves through their segments' areas: name -> a cycle."""
+    found: dict[str, str] = {}
+    for group in _strong_components(vg):
+        cycle = _one_cycle(vg, group)
+        for name in group:
+            found[name] = cycle
     return found
 
 
 def _shared_extents(vg: VolumeGroup) -> list[str]:
-    """Warnings for PV extents that two segments both claim."""
+    """Warnings for PV extents that two segments both claim: the first few pairs, then
+    one line for the rest (a sweep that counts the pairs, never lists them all)."""
     claims: dict[str, list[tuple[int, int, str]]] = {}
     for lv in vg.lvs.values():
         for seg in lv.segments:
@@ -149,16 +215,33 @@ def _shared_extents(vg: VolumeGroup) -> list[str]:
                     claims.setdefault(area.pv.key, []).append(
                         (area.start, area.start + seg.area_len, lv.name)
                     )
-    out = []
+    out: list[str] = []
+    pairs = 0
+    lvs: set[str] = set()
     for pv, ranges in claims.items():
         ranges.sort()
-        # sweep: compare each range with every earlier one still open at its start
-        open_ranges: list[tuple[int, int, str]] = []
-        for b0, b1, bn in ranges:
-            open_ranges = [r for r in open_ranges if r[1] > b0]
-            for _a0, a1, an in open_ranges:
-                out.append(f"LVs {an} and {bn} share extents {b0}-{min(a1, b1) - 1} of {pv}")
-            open_ranges.append((b0, b1, bn))
+        # sweep: the ranges still open at each start (a heap by end) overlap it
+        open_ends: list[tuple[int, int, tuple[int, int, str]]] = []
+        reach = -1  # the furthest end of the ranges before this one
+        for i, (b0, b1, bn) in enumerate(ranges):
+            while open_ends and open_ends[0][0] <= b0:
+                heapq.heappop(open_ends)
+            pairs += len(open_ends)
+            if open_ends and len(out) < MAX_WARNINGS:
+                for _end, _i, (_a0, a1, an) in sorted(open_ends, key=lambda e: e[1]):
+                    if len(out) >= MAX_WARNINGS:
+                        break
+                    out.append(f"LVs {an} and {bn} share extents {b0}-{min(a1, b1) - 1} of {pv}")
+            nxt = ranges[i + 1][0] if i + 1 < len(ranges) else b1
+            if reach > b0 or nxt < b1:
+                lvs.add(bn)
+            reach = max(reach, b1)
+            heapq.heappush(open_ends, (b1, i, (b0, b1, bn)))
+    if pairs > len(out):
+        out.append(
+            f"and {pairs - len(out)} more pairs of areas share extents ({len(lvs)} LVs "
+            "involved)"
+        )
     return out
 
 
@@ -214,27 +297,29 @@ def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[
     """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``.
 
     ``repeated``: the sections its metadata text repeats (see
-    :func:`~lvmread.metadata.repeated_sections`).
+    :func:`~lvmread.metadata.repeated_sections`). Every LV keeps all its faults; the
+    warnings list the first few of each kind and summarise the rest, so that their number
+    does not grow with the metadata.
     """
-    warnings = []
+    pv_warnings: list[str] = []
     bad_pvs: dict[str, list[str]] = {}
     repeats = _repeat_problems(vg, repeated, bad_pvs) if repeated else {}
     for pv in vg.pvs.values():
         faults = bad_pvs.get(pv.key, []) + _pv_faults(vg, pv)
         if faults:
             bad_pvs[pv.key] = faults
-            warnings.append(f"VG {vg.name} PV {pv.key}: {'; '.join(faults)}; its LVs are "
-                            "not mapped")
+            pv_warnings.append(f"PV {pv.key}: {'; '.join(faults)}; its LVs are not mapped")
         elif pv.device is not None:
             end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR
             if end > pv.device.source.size:
-                warnings.append(
+                pv_warnings.append(
                     f"PV {pv.key} ({pv.name}): its extents end at byte {end}, past the end of "
                     f"the device ({pv.device.source.size} bytes); truncated image?"
                 )
     dup_keys, dup_warnings = _duplicate_pv_ids(vg)
-    warnings += dup_warnings
     cycles = _cycles(vg)
+    lv_warnings: list[str] = []
+    faults = faulty = 0
     for lv in vg.lvs.values():
         lv.problems = repeats.get(lv.name, []) + _lv_problems(vg, lv, bad_pvs)
         on_dup = dup_keys and sorted(
@@ -247,6 +332,21 @@ def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[
             )
         if lv.name in cycles:
             lv.problems.append(f"its sub-LVs form a cycle: {cycles[lv.name]}")
-        warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]
+        if lv.problems:
+            faulty += 1
+            faults += len(lv.problems)
+            if len(lv_warnings) < MAX_WARNINGS:
+                lv_warnings += [f"VG {vg.name} LV {lv.name}: {p}" for p in lv.problems]
+    lv_warnings = lv_warnings[:MAX_WARNINGS]
+    if faults > len(lv_warnings):
+        lv_warnings.append(
+            f"VG {vg.name}: and {faults - len(lv_warnings)} more faults ({faulty} LVs have "
+            "faults in all; such an LV is refused when read)"
+        )
+    warnings = summarise(
+        [f"VG {vg.name} {w}" for w in pv_warnings],
+        f"VG {vg.name}: and " + "{n} more PVs with such faults",
+    )
+    warnings += dup_warnings + lv_warnings
     warnings += [f"VG {vg.name}: {w}" for w in _shared_extents(vg)]
     return warnings

@@ -34,9 +34,9 @@ def _lv_report(ds, lv, quiet: bool) -> None:
     """Warnings about one LV and the sub-LVs it is built from (--seqno)."""
     if quiet or not ds.lv_warnings:
         return
-    from .history import _lv_closure
+    from .history import lv_closure
 
-    for name in sorted(_lv_closure(lv.vg, lv.name)):
+    for name in sorted(lv_closure(lv.vg, lv.name)):
         for w in ds.lv_warnings.get(lv.vg.lvs[name].uuid, []):
             _say(f"warning: {w}")
 
@@ -66,6 +66,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return _report_problems(ds, args.quiet, lv_warnings=True)
 
 
+class _Reported(Exception):
+    """The command failed for reasons already printed: exit with ``status``, say nothing."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def _find_lv(ds, spec: str, vg: Optional[str] = None):
     """The LV ``spec`` names (``VG/LV``, ``VGUUID/LV`` or an LV uuid; with ``--vg``, also a
     bare LV name in that VG)."""
@@ -76,8 +84,8 @@ def _find_lv(ds, spec: str, vg: Optional[str] = None):
     except AmbiguousNameError:
         raise
     except UsageError as exc:
-        if ds.errors and not ds.vgs:
-            raise ds.errors[0] from None
+        if ds.errors and not ds.vgs:  # no VG at all: the errors that say why are printed
+            raise _Reported(1) from None
         if ds.damaged:  # the VG may be on the inputs, its metadata unreadable: a fault, not usage
             _mda, fault = ds.damaged[0]
             raise LvmReadError(f"{exc.message}; damaged metadata: {fault}") from None
@@ -442,6 +450,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except _Reported as done:
+        return done.status
     except UsageError as exc:
         if args.debug:
             raise

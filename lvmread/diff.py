@@ -145,7 +145,7 @@ def diff_versions(
     ds, seq_from: int, seq_to: Optional[int], vg: Optional[str] = None
 ) -> list[dict[str, Any]]:
     """Diff two versions of every VG that has both (or of the VG named ``vg``)."""
-    from .history import History
+    from .history import History, seqno_ranges
     from .metadata import metadata_warnings
     from .model import build_vg
 
@@ -171,7 +171,7 @@ def diff_versions(
             lacking = [s for s, c in ((seq_from, va), (to, vb)) if not c]
             problems.append(
                 f"VG {name} has no usable version with seqno "
-                f"{' or '.join(map(str, lacking))} (found: {_ranges(seqnos)})"
+                f"{' or '.join(map(str, lacking))} (found: {seqno_ranges(seqnos)})"
             )
             continue
         a = build_vg(hist.tree(va[0]), source=va[0].where)
@@ -188,12 +188,6 @@ def diff_versions(
     if not results:
         raise UsageError("; ".join(problems) or "no volume group metadata on the inputs")
     return results
-
-
-def _ranges(nums: list[int]) -> str:
-    from .history import _ranges as r
-
-    return r(nums)
 
 
 def format_diff(d: dict[str, Any]) -> str:

@@ -432,7 +432,7 @@ def _checker():
     The same grammar file as :func:`lvmread.metadata.parse_metadata` (so both accept the
     same texts); listing hundreds of versions then costs a lex and an LALR pass each.
     """
-    from .metadata import MAX_DEPTH, _TooDeep, lark_runtime
+    from .metadata import MAX_DEPTH, TooDeep, lark_runtime
 
     rt = lark_runtime()
 
@@ -445,7 +445,7 @@ def _checker():
         def section(self, children):  # how deep sections nest, as parse_metadata bounds it
             depth = 1 + max((c for c in children if type(c) is int), default=0)
             if depth > MAX_DEPTH:
-                raise _TooDeep()
+                raise TooDeep()
             return depth
 
     return rt.parser(_Check())
@@ -454,12 +454,12 @@ def _checker():
 def check_syntax(text: str, source: Optional[str] = None) -> Optional[str]:
     """None when ``text`` parses with the metadata grammar, else why not (the message
     :func:`~lvmread.metadata.parse_metadata` gives, with its line number)."""
-    from .metadata import _TooDeep, lark_runtime, parse_metadata
+    from .metadata import TooDeep, lark_runtime, parse_metadata
 
     try:
         _checker().parse(text)
         return None
-    except (lark_runtime().LarkError, _TooDeep):
+    except (lark_runtime().LarkError, TooDeep):
         pass
     try:
         parse_metadata(text, source=source)
@@ -754,7 +754,7 @@ def select_seqno(
             name = next((v.vg_name for v in reversed(vs) if v.vg_name), uuid)
             if len(hist.match_vg(name)) > 1:  # another VG has this name: say which one
                 name = f"{name} {uuid}"
-            have = _ranges(hist.seqnos(uuid))
+            have = seqno_ranges(hist.seqnos(uuid))
             names.append(f"VG {name} (seqnos found: {have or 'none usable'})")
         if vg is not None or not out:
             raise UsageError(
@@ -769,7 +769,8 @@ def _vg_section(tree: dict) -> Any:
     return next((s for s in tree.values() if isinstance(s, dict)), None)
 
 
-def _ranges(nums: Iterable[int]) -> str:
+def seqno_ranges(nums: Iterable[int]) -> str:
+    """``1-3, 7``: a set of seqnos as runs, for messages."""
     nums = sorted(set(nums))
     parts = []
     i = 0
@@ -797,12 +798,12 @@ def pv_extents(vg: VolumeGroup) -> list[tuple[str, int, int, str, str]]:
 
 
 CLOSURE_DEPTH = activate.MAX_DEPTH + 1
-"""How many levels of sub-LVs :func:`_lv_closure` follows: an LV and the levels below it
+"""How many levels of sub-LVs :func:`lv_closure` follows: an LV and the levels below it
 the activator maps; what lies deeper cannot be read at all, and following it for each LV
 of a long chain of LVs made the work grow with the square of its length."""
 
 
-def _lv_closure(vg: VolumeGroup, name: str) -> set[str]:
+def lv_closure(vg: VolumeGroup, name: str) -> set[str]:
     """The LV and the sub-LVs it is built from (by name), level by level, at most
     :data:`CLOSURE_DEPTH` levels."""
     seen: set[str] = set()
@@ -878,7 +879,7 @@ def reuse_warnings(
     later_ext = [(v, _by_pv(pv_extents(v))) for v in later]
     out: dict[str, list[str]] = {}
     for name in top:
-        closure = _lv_closure(old, name)
+        closure = lv_closure(old, name)
         mine = [e for n in sorted(closure, key=order.__getitem__) for e in ext_of.get(n, ())]
         uuids = {old.lvs[n].uuid for n in closure}
         ranges: dict[str, set[tuple[int, int]]] = {}  # PV uuid -> extent ranges given away

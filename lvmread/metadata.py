@@ -257,8 +257,8 @@ MAX_DEPTH = 64
 Parsing is iterative, but what uses the dicts (comparing, copying, JSON) recurses."""
 
 
-class _TooDeep(Exception):
-    pass
+class TooDeep(Exception):
+    """Sections nest deeper than :data:`MAX_DEPTH` (raised inside the parser's callbacks)."""
 
 
 def _too_deep_at(text: str) -> tuple[int, int]:
@@ -305,7 +305,7 @@ def _make_transformer(base: type):
             depth = 1 + max((c[2] for c in children if type(c) is tuple and len(c) == 4),
                             default=0)
             if depth > MAX_DEPTH:
-                raise _TooDeep()
+                raise TooDeep()
             name = head[: head.index("{")].rstrip()
             return name, _entries(children[1:-1], name), depth, head
 
@@ -429,7 +429,7 @@ def parse_metadata(text: str, source: Optional[str] = None) -> dict:
         if not _repeats.lines and not _repeats.more:
             return tree
         return _warned(tree, source)
-    except _TooDeep:
+    except TooDeep:
         line, column = _too_deep_at(text)
         raise MetadataSyntaxError(
             f"sections nest more than {MAX_DEPTH} deep", file=source, line=line, column=column

@@ -126,6 +126,15 @@ class Version:
         return self.complete and self.parses is True and self.checksum_ok is not False
 
     @property
+    def lists_own_pv(self) -> Optional[bool]:
+        """Whether the parsed text lists the PV whose metadata area holds it (a copy of a VG
+        the PV was in before it was made a PV again does not); always for a file; None
+        while the text is not parsed."""
+        if self.kind != "disk" or self.pv_uuid is None:
+            return True
+        return None if self.tree is None else lists_pv(self.tree, self.pv_uuid)
+
+    @property
     def text(self) -> str:
         return self.data.split(b"\0", 1)[0].decode("utf-8", "replace")
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Optional
 from ..backup import read_metadata_files
 from ..errors import LvmReadError, MetadataError, UsageError
 from ..history import Disks, History, seqno_ranges
-from .copies import MetadataCopy, Version, lists_pv, to_copy
+from .copies import MetadataCopy, Version, to_copy
 
 
 def select_copies(
@@ -245,12 +245,12 @@ def _vg_section(tree: dict) -> Any:
 def lists_own_pv(hist: History, v: Version) -> bool:
     """Whether a usable copy parses into a VG that lists the PV whose ring holds it (a copy
     of a VG the PV was in before it was made a PV again does not); files always do."""
-    if v.kind != "disk" or v.pv_uuid is None:
-        return True
-    try:
-        return lists_pv(hist.tree(v), v.pv_uuid)
-    except LvmReadError:
-        return False
+    if v.lists_own_pv is None:
+        try:
+            hist.tree(v)
+        except LvmReadError:
+            return False
+    return bool(v.lists_own_pv)
 
 
 def _intact(hist: History, uuid: str, bad: set[int]) -> Iterator[Version]:

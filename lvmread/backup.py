@@ -11,38 +11,17 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from .crc import lvm_crc
 from .errors import LvmIOError, LvmReadError, MetadataError, UsageError
-from .history import Version, header_fields
-from .metadata import over_limit
-from .pv import MAX_METADATA_TEXT
+from .metadata import MAX_METADATA_TEXT, over_limit
+from .vgread.copies import FileText, Version, header_fields
 
-if TYPE_CHECKING:
-    from .scan import DiskSet, MetadataCopy
+__all__ = ["MAX_FILE", "FileText", "read_metadata_file", "read_metadata_files"]
 
 MAX_FILE = MAX_METADATA_TEXT
 """Refuse metadata files larger than this: the same bound as for a copy on disk."""
-
-
-@dataclass
-class FileText:
-    """The text of a metadata file, shaped like :class:`~lvmread.pv.MetadataText` for
-    :class:`~lvmread.scan.MetadataCopy`."""
-
-    path: str
-    data: bytes
-    area: None = None
-
-    @property
-    def where(self) -> str:
-        return self.path
-
-    @property
-    def text(self) -> str:
-        return self.data.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def _regular(path: str, mode: int, size: int) -> None:
@@ -156,43 +135,3 @@ def read_metadata_files(
                 warnings.append(f"{p}: {more} more files skipped (not metadata)")
         out.extend(found)
     return out
-
-
-def use_files(ds: DiskSet, chosen: list[MetadataCopy]) -> list[MetadataCopy]:
-    """Each VG a metadata file describes is built from the file (its highest seqno)."""
-    from .history import to_copy
-
-    best: dict[str, Version] = {}
-    for v in ds.metadata_files:
-        cur = best.get(v.vg_uuid or "")
-        if cur is None or (v.seqno or 0) > (cur.seqno or 0):
-            best[v.vg_uuid or ""] = v
-    out = list(chosen)
-    for uuid, v in best.items():
-        assert v.tree is not None
-        copy = to_copy(v, v.tree)
-        disk = next((c for c in out if c.vg_uuid == uuid), None)
-        if disk is None:
-            out.append(copy)
-            continue
-        if disk.seqno > copy.seqno:
-            ds.warnings.append(
-                f"VG {copy.vg_name}: using metadata file {v.source} (seqno {copy.seqno}) as "
-                f"asked; the disks hold newer metadata (seqno {disk.seqno} at {disk.text.where})"
-            )
-        elif disk.seqno == copy.seqno and _section(disk.tree) != _section(copy.tree):
-            ds.warnings.append(
-                f"VG {copy.vg_name}: metadata file {v.source} and the copy at "
-                f"{disk.text.where} both have seqno {copy.seqno} but differ; using the file"
-            )
-        elif disk.seqno < copy.seqno:
-            ds.warnings.append(
-                f"VG {copy.vg_name}: metadata file {v.source} has seqno {copy.seqno}, newer "
-                f"than the disks' (seqno {disk.seqno}); using the file"
-            )
-        out[out.index(disk)] = copy
-    return out
-
-
-def _section(tree: dict) -> Optional[dict]:
-    return next((s for s in tree.values() if isinstance(s, dict)), None)

@@ -172,7 +172,8 @@ def _forensic_options(p, seqno: bool = True) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import History, scan_pvs
+    from .history import History
+    from .ring import scan_pvs
     from .scan import scan
 
     with scan(args.images) as ds:

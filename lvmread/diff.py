@@ -14,7 +14,7 @@ from .errors import UsageError
 from .printable import printable
 
 if TYPE_CHECKING:
-    from .history import History, Version
+    from .history import Disks, History, Version
     from .model import LogicalVolume, VolumeGroup
 
 
@@ -142,7 +142,7 @@ def between(hist: History, uuid: str, lo: int, hi: int) -> list[dict[str, Any]]:
 
 
 def diff_versions(
-    ds, seq_from: int, seq_to: Optional[int], vg: Optional[str] = None
+    ds: Disks, seq_from: int, seq_to: Optional[int], vg: Optional[str] = None
 ) -> list[dict[str, Any]]:
     """Diff two versions of every VG that has both (or of the VG named ``vg``)."""
     from .history import History, seqno_ranges

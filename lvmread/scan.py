@@ -1,11 +1,12 @@
 """From input paths to volume groups: find PVs (whole devices or partitions), read their
-metadata, join them into VGs by VG uuid, and pick the copy of the metadata to trust.
+current metadata copies, have :mod:`lvmread.vgread.select` pick the copy to trust for
+each VG, and build the VGs with their PVs attached.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from .errors import (
     AmbiguousNameError,
@@ -16,69 +17,20 @@ from .errors import (
     summarise,
 )
 from .layout import SECTOR_SIZE
-from .metadata import metadata_warnings, parse_metadata, repeated_sections
+from .metadata import metadata_warnings, repeated_sections
 from .model import PhysicalVolume, VolumeGroup, build_vg
-from .pv import MetadataText, PVDevice, find_label, read_pv
+from .pv import MetadataArea, PVDevice, find_label, read_pv
+from .vgread.copies import MetadataCopy, Version, listed_pvs, lists_pv, parse_copy
 
 if TYPE_CHECKING:
+    from .activate import Activator
+    from .history import History
     from .source import InputFile, Source
 
-
-@dataclass
-class MetadataCopy:
-    """One parsed copy of a VG's metadata text, with where it came from."""
-
-    text: MetadataText
-    tree: dict
-    vg_name: str
-    vg_uuid: str
-    seqno: int
-
-    @property
-    def pv(self) -> str:
-        area = getattr(self.text, "area", None)
-        return area.source.name if area is not None else self.text.where
-
-
-def _vg_identity(tree: dict, where: str) -> tuple[str, str, int]:
-    for name, sec in tree.items():
-        if isinstance(sec, dict):
-            seqno = sec.get("seqno")
-            if not isinstance(seqno, int):
-                raise MetadataError(f"{where}: volume group {name} has no integer seqno")
-            return name, str(sec.get("id", "")), seqno
-    raise MetadataError(f"{where}: no volume group section in the metadata")
-
-
-def listed_pvs(tree: dict) -> set[str]:
-    """The uuids (without dashes) of the PVs the VG section of a parsed copy lists."""
-    for sec in tree.values():
-        if isinstance(sec, dict):
-            pvs = sec.get("physical_volumes")
-            if not isinstance(pvs, dict):
-                return set()
-            return {
-                str(pv.get("id", "")).replace("-", "") for pv in pvs.values()
-                if isinstance(pv, dict)
-            }
-    return set()
-
-
-def lists_pv(tree: dict, pv_uuid: str) -> bool:
-    """Whether the VG section of a parsed copy lists the PV with this uuid."""
-    return pv_uuid.replace("-", "") in listed_pvs(tree)
-
-
-def parse_copy(text: MetadataText, cache: Optional[dict] = None) -> MetadataCopy:
-    """Parse one metadata copy (reusing the tree of an identical text from ``cache``)."""
-    key = text.data
-    tree = cache.get(key) if cache is not None else None
-    if tree is None:
-        tree = parse_metadata(text.text, source=text.where)
-        if cache is not None:
-            cache[key] = tree
-    name, uuid, seqno = _vg_identity(tree, text.where)
-    return MetadataCopy(text=text, tree=tree, vg_name=name, vg_uuid=uuid, seqno=seqno)
+__all__ = [
+    "DiskSet", "MetadataCopy", "attach_devices", "build", "find_pvs", "label_sources",
+    "listed_pvs", "lists_pv", "open_disks", "parse_copy", "read_copies", "scan",
+]
 
 
 def label_sources(infile: InputFile, warnings: list[str]) -> list[tuple[Source, int]]:
@@ -176,13 +128,13 @@ class DiskSet:
     """Faults lvmread worked around (a damaged copy, an older seqno, a missing PV)."""
     copies: list[MetadataCopy] = field(default_factory=list, repr=False)
     """Every current metadata copy read (one per metadata area that has one)."""
-    activator: Any = field(default=None, repr=False)
+    activator: Optional[Activator] = field(default=None, repr=False)
     """Maps this set's LVs onto a userspace device mapper (made on first use)."""
-    damaged: list[Any] = field(default_factory=list, repr=False)
+    damaged: list[tuple[MetadataArea, LvmReadError]] = field(default_factory=list, repr=False)
     """(metadata area, error) of each area whose header or current copy failed a check."""
-    history: Any = field(default=None, repr=False)
+    history: Optional[History] = field(default=None, repr=False)
     """Every metadata version on the PVs (:class:`~lvmread.history.History`), on first use."""
-    metadata_files: list[Any] = field(default_factory=list, repr=False)
+    metadata_files: list[Version] = field(default_factory=list, repr=False)
     """Versions read from metadata backup/archive files (``--metadata``)."""
     lv_warnings: dict[str, list[str]] = field(default_factory=dict)
     """LV uuid -> warnings about that LV alone (extents a later version gave away)."""
@@ -277,7 +229,7 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
             try:
                 text = mda.current()
                 if text is not None:
-                    copy = parse_copy(text, cache)
+                    copy = parse_copy(text, cache, pv.uuid)
                     ids = pv_ids.get(id(copy.tree))
                     if ids is None:
                         ids = pv_ids[id(copy.tree)] = listed_pvs(copy.tree)
@@ -294,60 +246,6 @@ def read_copies(ds: DiskSet) -> list[MetadataCopy]:
                 ds.warnings.append(f"{exc} (this copy is not used)")
                 ds.damaged.append((mda, exc))
     return copies
-
-
-def choose(copies: list[MetadataCopy], warnings: list[str]) -> list[MetadataCopy]:
-    """For each VG uuid the copy to trust: the highest seqno; disagreements are warned of.
-
-    Where current copies of the highest seqno differ, the text most of them hold wins,
-    then the one on the first device by name: never the order of the inputs.
-    """
-    by_vg: dict[str, list[MetadataCopy]] = {}
-    for c in copies:
-        by_vg.setdefault(c.vg_uuid, []).append(c)
-    chosen = []
-    for group in by_vg.values():
-        top = max(c.seqno for c in group)
-        # copies of the same seqno that differ (a clone that went its own way): the text
-        # most of them hold, then the first by input path and offset, so that the order of
-        # the inputs never decides
-        held: dict[bytes, int] = {}
-        for c in group:
-            if c.seqno == top:
-                held[c.text.data] = held.get(c.text.data, 0) + 1
-        best = min(
-            (c for c in group if c.seqno == top),
-            key=lambda c: (-held[c.text.data], _copy_place(c)),
-        )
-        if len(held) > 1:
-            mine = held[best.text.data]
-            rival = max(n for d, n in held.items() if d != best.text.data)
-            how = f"{mine} of them hold it" + (
-                "" if mine > rival else ", as many hold another: the first by input path and offset"
-            )
-            warnings.append(
-                f"VG {best.vg_name}: {sum(held.values())} current copies of seqno {top} hold "
-                f"{len(held)} different texts; using the one at {best.text.where} ({how})"
-            )
-        for c in group:
-            if c.seqno < best.seqno:
-                warnings.append(
-                    f"{c.text.where}: VG {c.vg_name} metadata seqno {c.seqno} is older than "
-                    f"seqno {best.seqno} on {best.pv}; using seqno {best.seqno}"
-                )
-            elif c.text.data != best.text.data:
-                warnings.append(
-                    f"{c.text.where}: VG {c.vg_name} metadata seqno {c.seqno} differs from "
-                    f"the copy with the same seqno on {best.pv}"
-                )
-        chosen.append(best)
-    return chosen
-
-
-def _copy_place(c: MetadataCopy) -> tuple[str, int]:
-    """Where a copy was read: (input path, byte offset in it)."""
-    area = c.text.area
-    return area.source.path, area.source.start + c.text.device_offset
 
 
 def attach_devices(
@@ -447,11 +345,12 @@ def open_disks(
     (or only the one named ``vg``) from that version of its metadata instead of the
     newest; ``vg`` alone keeps only that VG.
     """
+    from .vgread.select import select_copies
+
     ds = scan(paths)
     ds.copies = read_copies(ds)
-    chosen = choose(ds.copies, ds.warnings)
     try:
-        chosen = _forensic_choice(ds, chosen, seqno, metadata, vg)
+        chosen = select_copies(ds, ds.copies, seqno=seqno, metadata=metadata, vg=vg)
     except BaseException:
         ds.close()
         raise
@@ -497,44 +396,3 @@ def _few(items: list[str], n: int = 4) -> str:
     """``a, b, c, d and 5 more``: a list for one line of a message."""
     shown = ", ".join(items[:n])
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
-
-
-def _forensic_choice(
-    ds: DiskSet,
-    chosen: list[MetadataCopy],
-    seqno: Optional[int],
-    metadata: Optional[list[str]],
-    vg: Optional[str],
-) -> list[MetadataCopy]:
-    """Damaged copies, metadata files, ``--seqno`` and ``--vg`` (lvmread.history)."""
-    lost: list[tuple[set[str], str, LvmReadError]] = []  # areas none of whose VGs was read
-    if ds.damaged:
-        from .history import damaged_fallback
-
-        chosen = damaged_fallback(ds, chosen, lost)
-    if metadata:
-        from .backup import read_metadata_files, use_files
-
-        ds.metadata_files = read_metadata_files(metadata, ds.warnings)
-        if ds.history is not None:
-            ds.history = None  # rescan with the files
-        if seqno is None:
-            chosen = use_files(ds, chosen)
-    if seqno is not None:
-        from .history import select_seqno
-
-        chosen = select_seqno(ds, chosen, seqno, vg)
-    elif vg is not None:
-        u = vg.replace("-", "")
-        picked = [c for c in chosen if c.vg_name == vg or c.vg_uuid.replace("-", "") == u]
-        if not picked:
-            for uuids, name, err in lost:
-                if vg == name or u in {x.replace("-", "") for x in uuids}:
-                    raise err
-            raise UsageError(f"no volume group {vg} on the inputs")
-        chosen = picked
-    if vg is None:
-        have = {c.vg_uuid for c in chosen}
-        ds.errors.extend(err for uuids, _n, err in lost if not uuids & have)
-    return chosen
-

@@ -24,6 +24,7 @@ import time
 from typing import Any, Optional
 
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+from .segtypes import handler
 
 # lvm2's allocation policies and their lv_attr characters (lib/display/display.c)
 _ALLOC = {
@@ -42,19 +43,6 @@ _MIRROR_TYPE = frozenset({"MIRROR", "MIRROR_LOG", "MIRROR_IMAGE"})
 _THIN_TYPE = frozenset({"THIN_POOL", "THIN_VOLUME", "THIN_POOL_DATA", "THIN_POOL_METADATA"})
 _VDO_TYPE = frozenset({"VDO", "VDO_POOL", "VDO_POOL_DATA"})
 _CACHE_MODES = ("writethrough", "writeback", "passthrough")
-# lv_layout words after "raid" for each raid type ("raid5" is lvm2's raid5_ls, "raid6" its
-# raid6_zr, "raid10_near" its raid10; raid0_meta, raid5_n and the raid6_*_6 types add only
-# their level or nothing)
-_RAID_LAYOUT = {
-    "raid0": ("raid0",), "raid1": ("raid1",), "raid10": ("raid10",),
-    "raid10_near": ("raid10",), "raid4": ("raid4",), "raid5": ("raid5", "raid5_ls"),
-    "raid5_ls": ("raid5", "raid5_ls"), "raid5_la": ("raid5", "raid5_la"),
-    "raid5_rs": ("raid5", "raid5_rs"), "raid5_ra": ("raid5", "raid5_ra"), "raid5_n": ("raid5",),
-    "raid6": ("raid6", "raid6_zr"), "raid6_zr": ("raid6", "raid6_zr"),
-    "raid6_nr": ("raid6", "raid6_nr"), "raid6_nc": ("raid6", "raid6_nc"),
-    "raid6_la_6": ("raid6",), "raid6_ls_6": ("raid6",), "raid6_ra_6": ("raid6",),
-    "raid6_rs_6": ("raid6",), "raid6_n_6": ("raid6",),
-}  # fmt: skip
 _DISCARDS = ("ignore", "nopassdown", "passdown")
 
 
@@ -251,7 +239,8 @@ def lv_layout_and_role(lv: LogicalVolume) -> tuple[list[str], list[str]]:
         else:
             add(layout, "raid")
             seg = _first(lv)
-            add(layout, *_RAID_LAYOUT.get(seg.type if seg is not None else "", ()))
+            if seg is not None:
+                add(layout, *handler(seg.type).layout(seg))
     if _has(lv, _THIN_TYPE) or lv.external_count:
         if "THIN_POOL_METADATA" in s:
             add(role, "thin", "pool", "metadata")
@@ -346,11 +335,8 @@ def lv_layout_and_role(lv: LogicalVolume) -> tuple[list[str], list[str]]:
         public = False
     if not layout:
         # linear and/or striped (a "linear" segment type is lvm2's striped target too)
-        striped = [seg for seg in lv.segments if seg.type in ("striped", "linear")]
-        if any(seg.stripes == 1 for seg in striped):
-            layout.append("linear")
-        if any(seg.stripes != 1 for seg in striped):
-            layout.append("striped")
+        plain = {handler(seg.type).plain_layout(seg) for seg in lv.segments}
+        layout += [word for word in ("linear", "striped") if word in plain]
         if not layout:
             layout.append("unknown")
     role.insert(0, "public" if public else "private")
@@ -432,7 +418,7 @@ def _name(lv: Optional[LogicalVolume]) -> str:
 
 def segtype(seg: Segment) -> str:
     """The segment type as lvm2 reports it: a one-stripe ``striped`` segment is ``linear``."""
-    return "linear" if seg.type == "striped" and seg.stripes == 1 else seg.type
+    return handler(seg.type).report_name(seg)
 
 
 def _uses_cachevol(seg: Segment) -> bool:
@@ -523,9 +509,7 @@ def chunk_size(seg: Segment) -> int:
 
 def region_size(seg: Segment) -> int:
     """A mirror or raid segment's region size in sectors (0 for other types)."""
-    if seg.type == "mirror" or seg.is_raid:
-        return _int_key(seg, "region_size") or 0
-    return 0
+    return handler(seg.type).region_size(seg)
 
 
 def _cache_settings_seg(seg: Segment) -> Optional[Segment]:
@@ -670,7 +654,7 @@ def seg_row(seg: Segment) -> dict:
     the string lvm2 prints."""
     lv = seg.lv
     es = lv.vg.extent_size_bytes
-    thin = seg.type == "thin"
+    thin_id, transaction_id = handler(seg.type).seg_fields(seg)
     return {
         "lv_name": lv.display_name,
         "lv_uuid": lv.uuid,
@@ -689,10 +673,8 @@ def seg_row(seg: Segment) -> dict:
         "devices": devices_field(seg),
         "metadata_devices": metadata_devices_field(seg),
         "seg_metadata_le_ranges": metadata_le_ranges_field(seg),
-        "thin_id": _int_key(seg, "device_id") if thin else None,
-        "transaction_id": (
-            _int_key(seg, "transaction_id") if thin or seg.type == "thin-pool" else None
-        ),
+        "thin_id": thin_id,
+        "transaction_id": transaction_id,
         "discards": discards(seg),
         "zero": _ZERO_FIELD[zero(seg)],
         "cache_mode": cache_mode(seg),

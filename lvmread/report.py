@@ -422,9 +422,7 @@ def segtype(seg: Segment) -> str:
 
 
 def _uses_cachevol(seg: Segment) -> bool:
-    return (
-        seg.type == "cache" and seg.pool_lv is not None and "CACHE_VOL" in seg.pool_lv.lvm2_status
-    )
+    return handler(seg.type).uses_cachevol(seg)
 
 
 def _area_items(seg: Segment, ranges: bool, meta: bool = False, brackets: bool = False):
@@ -497,14 +495,10 @@ def chunk_size(seg: Segment) -> int:
     a cache's (from its cachevol segment or its cache pool)."""
     if seg.lv.is_cow and seg.lv.snapshot is not None:
         return _int_key(seg.lv.snapshot, "chunk_size") or 0
-    if _uses_cachevol(seg) or seg.type in ("thin-pool", "cache-pool"):
+    src = handler(seg.type).chunk_from(seg)
+    if src is seg:
         return _int_key(seg, "chunk_size") or 0
-    if seg.type == "cache":
-        # the cache pool's chunk size (one level: lvm2 refuses pools that are caches)
-        pool_seg = _first(seg.pool_lv)
-        if pool_seg is not None and pool_seg.type != "cache":
-            return chunk_size(pool_seg)
-    return 0
+    return chunk_size(src) if src is not None else 0
 
 
 def region_size(seg: Segment) -> int:
@@ -514,11 +508,7 @@ def region_size(seg: Segment) -> int:
 
 def _cache_settings_seg(seg: Segment) -> Optional[Segment]:
     """The segment holding a cache's settings: its own with a cachevol, else its pool's."""
-    if _uses_cachevol(seg) or seg.type == "cache-pool":
-        return seg
-    if seg.type == "cache":
-        return _first(seg.pool_lv)
-    return None
+    return handler(seg.type).settings_segment(seg)
 
 
 def _pool_defaults(setting: Segment) -> bool:
@@ -557,9 +547,7 @@ def cache_metadata_format(seg: Segment) -> Optional[int]:
 
 
 def _thin_pool_seg(seg: Segment) -> Optional[Segment]:
-    if seg.type == "thin":
-        seg = _first(seg.pool_lv)
-    return seg if seg is not None and seg.type == "thin-pool" else None
+    return handler(seg.type).thin_pool(seg)
 
 
 def _zero_new_blocks(pool_seg: Segment) -> bool:

@@ -111,6 +111,22 @@ class SegmentType:
         """The ``thin_id`` and ``transaction_id`` fields (None where lvm2 leaves them blank)."""
         return None, None
 
+    def chunk_from(self, seg: Segment) -> Optional[Segment]:
+        """The segment whose chunk size is this one's (itself for a pool), None for none."""
+        return None
+
+    def settings_segment(self, seg: Segment) -> Optional[Segment]:
+        """The segment holding this one's cache settings (None: it has none)."""
+        return None
+
+    def thin_pool(self, seg: Segment) -> Optional[Segment]:
+        """The thin-pool segment whose settings (discards, zeroing) this one has."""
+        return None
+
+    def uses_cachevol(self, seg: Segment) -> bool:
+        """A cache whose pool is a cachevol (its settings are its own)."""
+        return False
+
 
 class UnknownType(SegmentType):
     """A type lvm2 does not know: kept as it is, its LV ``VIRTUAL``, never mapped."""
@@ -128,6 +144,13 @@ def register(h: SegmentType) -> SegmentType:
     for name in h.names:
         _HANDLERS[name] = h
     return h
+
+
+def unregister(h: SegmentType) -> None:
+    """Forget the types ``h`` serves (those another handler took over stay)."""
+    for name in h.names:
+        if _HANDLERS.get(name) is h:
+            del _HANDLERS[name]
 
 
 def handler(segtype: str) -> SegmentType:
@@ -155,6 +178,10 @@ def lv_refusal(lv: LogicalVolume) -> Optional[str]:
 
 
 # ------------------------------------------------------------------ linking helpers
+
+
+def first_segment(lv: Optional[LogicalVolume]) -> Optional[Segment]:
+    return lv.segments[0] if lv is not None and lv.segments else None
 
 
 def int_key(seg: Optional[Segment], key: str) -> Optional[int]:
@@ -219,7 +246,8 @@ from . import (  # noqa: E402  (the handlers register themselves with what is ab
 
 __all__ = [
     "SegmentType", "UnknownType", "AreaResolver", "register", "handler", "handlers",
-    "known_types", "lv_refusal", "ref", "use", "hide", "area_lv", "link_pool", "int_key",
+    "unregister", "known_types", "lv_refusal", "first_segment", "ref", "use", "hide",
+    "area_lv", "link_pool", "int_key",
     "cache", "integrity", "mirror", "raid", "snapshot", "striped", "thin", "vdo",
     "writecache", "zero_error",
 ]  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..model import LogicalVolume, Segment, VolumeGroup
-from . import SegmentType, area_lv, hide, link_pool, ref, register, use
+from . import SegmentType, area_lv, first_segment, hide, link_pool, ref, register, use
 
 
 class CachePool(SegmentType):
@@ -13,6 +15,12 @@ class CachePool(SegmentType):
         if seg.raw.get("metadata_format") == 2:
             lv.lvm2_status.add("METADATA_FORMAT")
         link_pool(vg, seg, "data", "CACHE_POOL")
+
+    def chunk_from(self, seg: Segment) -> Optional[Segment]:
+        return seg
+
+    def settings_segment(self, seg: Segment) -> Optional[Segment]:
+        return seg
 
 
 class Cache(SegmentType):
@@ -32,6 +40,21 @@ class Cache(SegmentType):
             if "CACHE_VOL" in seg.pool_lv.lvm2_status:
                 st.add("CACHE_USES_CACHEVOL")
             use(seg.pool_lv, seg)
+
+    def uses_cachevol(self, seg: Segment) -> bool:
+        return seg.pool_lv is not None and "CACHE_VOL" in seg.pool_lv.lvm2_status
+
+    def chunk_from(self, seg: Segment) -> Optional[Segment]:
+        """Its own with a cachevol, else its cache pool's (one level: lvm2 refuses pools
+        that are caches)."""
+        if self.uses_cachevol(seg):
+            return seg
+        pool_seg = first_segment(seg.pool_lv)
+        return pool_seg if pool_seg is not None and pool_seg.type != "cache" else None
+
+    def settings_segment(self, seg: Segment) -> Optional[Segment]:
+        """Its own with a cachevol, else its cache pool's."""
+        return seg if self.uses_cachevol(seg) else first_segment(seg.pool_lv)
 
 
 register(CachePool())

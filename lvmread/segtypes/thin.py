@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..model import LogicalVolume, Segment, VolumeGroup
-from . import SegmentType, hide, int_key, link_pool, ref, register, use
+from . import SegmentType, first_segment, hide, int_key, link_pool, ref, register, use
 
 
 class ThinPool(SegmentType):
@@ -16,6 +16,12 @@ class ThinPool(SegmentType):
 
     def seg_fields(self, seg: Segment) -> tuple[Optional[int], Optional[int]]:
         return None, int_key(seg, "transaction_id")
+
+    def chunk_from(self, seg: Segment) -> Optional[Segment]:
+        return seg
+
+    def thin_pool(self, seg: Segment) -> Optional[Segment]:
+        return seg
 
 
 class Thin(SegmentType):
@@ -44,6 +50,10 @@ class Thin(SegmentType):
 
     def seg_fields(self, seg: Segment) -> tuple[Optional[int], Optional[int]]:
         return int_key(seg, "device_id"), int_key(seg, "transaction_id")
+
+    def thin_pool(self, seg: Segment) -> Optional[Segment]:
+        pool_seg = first_segment(seg.pool_lv)
+        return pool_seg if pool_seg is not None and pool_seg.type == "thin-pool" else None
 
 
 register(ThinPool())

@@ -39,6 +39,9 @@ def test_every_type_lvm2_knows_has_a_handler():
     unknown = segtypes.handler("no-such-type")
     assert not unknown.known and unknown.virtual
     assert segtypes.handler("raid6_zr").is_raid and not segtypes.handler("mirror").is_raid
+    for family, names in segtypes.FAMILIES.items():  # each module serves what it claims
+        for name in names:
+            assert segtypes.handler(name).__module__ == f"lvmread.segtypes.{family}"
 
 
 def test_model_never_imports_segtypes():

@@ -9,11 +9,13 @@ Layers: ``model`` <- ``segtypes`` <- ``validate``/``activate``/``report``. The m
 imports this package; it asks the lookup that :func:`lvmread.model.set_segment_types`
 installs, which this package does when imported (``lvmread/__init__.py`` imports it, so
 every user of the model has it). A new type: copy ``zero_error.py`` (mappable) or
-``vdo.py`` (known, not mappable yet), then import it below.
+``vdo.py`` (known, not mappable yet) and name its types in :data:`FAMILIES`; a family's
+module is imported when a segment of one of its types is first met.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Optional, Protocol
 
 from ..errors import ActivationError
@@ -135,6 +137,25 @@ class UnknownType(SegmentType):
     virtual = True
 
 
+_RAID_TYPES = (
+    "raid0", "raid0_meta", "raid1", "raid10", "raid10_near", "raid4", "raid5", "raid5_n",
+    "raid5_la", "raid5_ls", "raid5_ra", "raid5_rs", "raid6", "raid6_n_6", "raid6_nc",
+    "raid6_nr", "raid6_zr", "raid6_ls_6", "raid6_rs_6", "raid6_la_6", "raid6_ra_6",
+)  # fmt: skip
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "striped": ("striped", "linear"),
+    "zero_error": ("zero", "error", "free"),
+    "raid": _RAID_TYPES,
+    "mirror": ("mirror",),
+    "thin": ("thin", "thin-pool"),
+    "cache": ("cache", "cache-pool"),
+    "snapshot": ("snapshot",),
+    "writecache": ("writecache",),
+    "integrity": ("integrity",),
+    "vdo": ("vdo", "vdo-pool"),
+}
+"""The module of this package that holds each family, and the types lvm2 knows in it."""
+_FAMILY_OF = {name: module for module, names in FAMILIES.items() for name in names}
 _HANDLERS: dict[str, SegmentType] = {}
 _UNKNOWN = UnknownType()
 
@@ -155,21 +176,29 @@ def unregister(h: SegmentType) -> None:
 
 def handler(segtype: str) -> SegmentType:
     """The handler of a segment type (the unknown-type handler for one lvm2 does not know)."""
-    return _HANDLERS.get(segtype, _UNKNOWN)
+    h = _HANDLERS.get(segtype)
+    if h is None:
+        module = _FAMILY_OF.get(segtype)
+        if module is None:
+            return _UNKNOWN
+        importlib.import_module(f"{__name__}.{module}")  # it registers its handlers
+        h = _HANDLERS.get(segtype, _UNKNOWN)
+    return h
 
 
 def handlers() -> list[SegmentType]:
-    """Every registered handler, once each."""
+    """Every handler registered so far (a family's once a segment of it was met), once each."""
     return list({id(h): h for h in _HANDLERS.values()}.values())
 
 
 def known_types() -> frozenset[str]:
-    """The segment types lvm2 knows."""
-    return frozenset(n for n, h in _HANDLERS.items() if h.known)
+    """The segment types lvm2 knows (those of :data:`FAMILIES` and any registered)."""
+    return frozenset(_FAMILY_OF) | {n for n, h in _HANDLERS.items() if h.known}
 
 
 def lv_refusal(lv: LogicalVolume) -> Optional[str]:
-    """Why ``lv`` cannot be mapped because of a segment of another LV that uses it."""
+    """Why ``lv`` cannot be mapped because of a segment of another LV that uses it (only a
+    family already met can have linked such a segment)."""
     for h in handlers():
         why = h.refuse_lv(lv)
         if why is not None:
@@ -231,24 +260,9 @@ def link_pool(vg: VolumeGroup, seg: Segment, data_key: str, kind: str) -> None:
         use(seg.metadata_lv, seg)
 
 
-from . import (  # noqa: E402  (the handlers register themselves with what is above)
-    cache,
-    integrity,
-    mirror,
-    raid,
-    snapshot,
-    striped,
-    thin,
-    vdo,
-    writecache,
-    zero_error,
-)
-
 __all__ = [
-    "SegmentType", "UnknownType", "AreaResolver", "register", "handler", "handlers",
-    "unregister", "known_types", "lv_refusal", "first_segment", "ref", "use", "hide",
+    "SegmentType", "UnknownType", "AreaResolver", "FAMILIES", "register", "unregister",
+    "handler", "handlers", "known_types", "lv_refusal", "first_segment", "ref", "use", "hide",
     "area_lv", "link_pool", "int_key",
-    "cache", "integrity", "mirror", "raid", "snapshot", "striped", "thin", "vdo",
-    "writecache", "zero_error",
 ]  # fmt: skip
 set_segment_types(handler)

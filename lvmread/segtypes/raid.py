@@ -4,7 +4,7 @@ mapped yet (the dm-raid target is to come)."""
 from __future__ import annotations
 
 from ..model import LogicalVolume, Segment, VolumeGroup
-from . import SegmentType, int_key, register, use
+from . import FAMILIES, SegmentType, int_key, register, use
 
 RAID_PARITY = {
     "raid0": 0, "raid0_meta": 0, "raid1": 0, "raid10": 0, "raid10_near": 0, "raid4": 1,
@@ -29,7 +29,7 @@ RAID_LAYOUT = {
 
 
 class Raid(SegmentType):
-    names = tuple(RAID_PARITY)
+    names = FAMILIES["raid"]
     is_raid = True
 
     def link(self, vg: VolumeGroup, lv: LogicalVolume, seg: Segment) -> None:

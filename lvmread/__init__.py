@@ -49,3 +49,6 @@ def open(
     files = [str(m) for m in metadata] if metadata is not None else None
     names = [str(p) for p in paths]  # type: ignore[union-attr]
     return open_disks(names, seqno=seqno, metadata=files, vg=vg)
+
+
+from . import segtypes as segtypes  # noqa: E402  (installs the segment types the model asks)

@@ -1,9 +1,9 @@
 """The activator: LV segments become the device-mapper tables lvm2 itself would load.
 
 :func:`plan` gives, for one LV, every mapped device it needs in the order to create
-them (sub-LVs and fillers for missing PVs first, the LV itself last). Each segment
-type has a mapper in :data:`SEGMENT_MAPPERS`; later types (raid, thin, snapshot,
-cache) join that registry. Devices are named by a caller-supplied function, so the
+them (sub-LVs and fillers for missing PVs first, the LV itself last). Each segment's
+table line comes from its type's handler (:mod:`lvmread.segtypes`), which refuses the
+types that cannot be mapped yet. Devices are named by a caller-supplied function, so the
 same tables name image files (userspace reading) or ``major:minor`` (a kernel).
 """
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import ActivationError, MissingPVError, summarise
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+from .segtypes import handler, lv_refusal
 
 if TYPE_CHECKING:
     from .dm import DeviceMapper
@@ -193,74 +194,19 @@ class Context:
         return name
 
 
-SegmentMapper = Callable[[Segment, Context, int, int], str]
-"""Maps one segment to one table line: (segment, context, start sector, length) -> line."""
-
-
-def _striped(seg: Segment, ctx: Context, start: int, length: int) -> str:
-    if not seg.areas:
-        raise ActivationError(f"LV {seg.lv.name} segment {seg.index}: striped segment has no areas")
-    areas = [ctx.pv_area(seg, i) for i in range(len(seg.areas))]
-    if len(areas) == 1:
-        dev, offset = areas[0]
-        return f"{start} {length} linear {dev} {offset}"
-    args = " ".join(f"{dev} {offset}" for dev, offset in areas)
-    return f"{start} {length} striped {len(areas)} {seg.stripe_size} {args}"
-
-
-def _zero(seg: Segment, ctx: Context, start: int, length: int) -> str:
-    return f"{start} {length} zero"
-
-
-def _error(seg: Segment, ctx: Context, start: int, length: int) -> str:
-    return f"{start} {length} error"
-
-
-SEGMENT_MAPPERS: dict[str, SegmentMapper] = {
-    "striped": _striped,
-    "linear": _striped,
-    "zero": _zero,
-    "error": _error,
-}
-
-
-def register_segment_mapper(segtype: str, mapper: SegmentMapper) -> None:
-    """Teach the activator a segment type."""
-    SEGMENT_MAPPERS[segtype] = mapper
-
-
-def _snapshot_role(lv: LogicalVolume) -> Optional[str]:
-    """``origin`` or ``COW store`` when ``lv`` takes part in a snapshot, else None."""
-    if lv.is_origin:
-        return "origin"
-    if lv.is_cow:
-        return "COW store"
-    return None
-
-
 def _lv_lines(lv: LogicalVolume, ctx: Context) -> list[str]:
     if not lv.segments:
         raise ActivationError(f"LV {lv.vg.name}/{lv.name} has no segments")
     if lv.problems:
         raise ActivationError(f"LV {lv.vg.name}/{lv.name} cannot be mapped: {lv.problems[0]}")
-    role = _snapshot_role(lv)
-    if role is not None:
-        # lvm2 stacks a snapshot-origin (or snapshot) target over a -real (-cow) layer
-        raise ActivationError(
-            f"LV {lv.vg.name}/{lv.name} is a snapshot {role}: snapshot targets cannot be "
-            "mapped yet"
-        )
-    lines = []
-    for seg in lv.segments:
-        mapper = SEGMENT_MAPPERS.get(seg.type)
-        if mapper is None:
-            raise ActivationError(
-                f"LV {lv.vg.name}/{lv.name} segment {seg.index}: segment type {seg.type!r} "
-                "cannot be mapped yet"
-            )
-        start = seg.start_extent * ctx.extent
-        lines.append(mapper(seg, ctx, start, seg.extent_count * ctx.extent))
-    return lines
+    refusal = lv_refusal(lv)  # e.g. a snapshot's origin or COW store
+    if refusal is not None:
+        raise ActivationError(refusal)
+    size = ctx.extent
+    return [
+        handler(seg.type).table_line(seg, ctx, seg.start_extent * size, seg.extent_count * size)
+        for seg in lv.segments
+    ]
 
 
 def plan(

@@ -8,7 +8,7 @@ metadata are in 512-byte sectors or extents as lvm2 stores them; properties endi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from .errors import MetadataError
 
@@ -17,13 +17,6 @@ if TYPE_CHECKING:
 
 SECTOR = 512
 
-# Parity images of each raid type (lvm2's lib/raid/raid.c table); a type here is a raid type.
-RAID_PARITY = {
-    "raid0": 0, "raid0_meta": 0, "raid1": 0, "raid10": 0, "raid10_near": 0, "raid4": 1,
-    "raid5": 1, "raid5_n": 1, "raid5_la": 1, "raid5_ls": 1, "raid5_ra": 1, "raid5_rs": 1,
-    "raid6": 2, "raid6_n_6": 2, "raid6_nc": 2, "raid6_nr": 2, "raid6_zr": 2, "raid6_ls_6": 2,
-    "raid6_rs_6": 2, "raid6_la_6": 2, "raid6_ra_6": 2,
-}  # fmt: skip
 # Flags a segment type may carry (``type = "cache-pool+METADATA_FORMAT"``); lvm2 reads each
 # into the LV's status (lib/format_text/flags.c, SEGTYPE_FLAG).
 SEGTYPE_FLAGS = frozenset(
@@ -33,11 +26,32 @@ SEGTYPE_FLAGS = frozenset(
         "CROP_METADATA", "CACHE_USES_CACHEVOL",
     }
 )  # fmt: skip
-# Segment types whose LVs lvm2 marks VIRTUAL (no areas of their own; SEG_VIRTUAL).
-VIRTUAL_TYPES = frozenset({"zero", "error", "free", "thin", "vdo"})
-MIRROR_SYNC_LAYER = "_mimagetmp"
 _DEVICE_CHANGES = [0]
 """Counts assignments of ``PhysicalVolume.device`` (partial LVs are found again after one)."""
+
+
+class SegmentTypeHooks(Protocol):
+    """What the model asks of a segment type: the narrow hook through which it reaches
+    :mod:`lvmread.segtypes` (which imports the model, never the other way round)."""
+
+    known: bool
+    is_raid: bool
+
+    def link(self, vg: VolumeGroup, lv: LogicalVolume, seg: Segment) -> None: ...
+    def parity_devs(self, seg: Segment) -> int: ...
+    def data_copies(self, seg: Segment) -> int: ...
+    def data_stripes(self, seg: Segment) -> int: ...
+    def area_len(self, seg: Segment) -> int: ...
+
+
+_SEGMENT_TYPES: list[Callable[[str], SegmentTypeHooks]] = []
+"""The segment type lookup :mod:`lvmread.segtypes` installs when imported (``import
+lvmread`` imports it, so it is there before any segment is built)."""
+
+
+def set_segment_types(lookup: Callable[[str], SegmentTypeHooks]) -> None:
+    """Install the lookup from a segment type name to its handler."""
+    _SEGMENT_TYPES[:] = [lookup]
 
 
 def split_segtype(text: str) -> tuple[str, list[str]]:
@@ -187,44 +201,31 @@ class Segment:
     merging: bool = False
     """A snapshot (or thin snapshot) segment that is merging into its origin."""
 
-    KNOWN_TYPES = frozenset(
-        {
-            "striped", "linear", "mirror", "snapshot", "zero", "error", "free", "thin",
-            "thin-pool", "cache", "cache-pool", "writecache", "integrity", "vdo", "vdo-pool",
-            "raid0", "raid0_meta", "raid1", "raid10", "raid10_near", "raid4", "raid5",
-            "raid5_la", "raid5_ls", "raid5_ra", "raid5_rs", "raid5_n", "raid6", "raid6_zr",
-            "raid6_nr", "raid6_nc", "raid6_ls_6", "raid6_rs_6", "raid6_la_6", "raid6_ra_6",
-            "raid6_n_6",
-        }
-    )  # fmt: skip
+    handler: SegmentTypeHooks = field(default=None, repr=False, compare=False)  # type: ignore
+    """What the segment's type does (:mod:`lvmread.segtypes`); set when the segment is built."""
+
+    def __post_init__(self) -> None:
+        if self.handler is None:
+            self.handler = _SEGMENT_TYPES[0](self.type)
 
     @property
     def known(self) -> bool:
-        return self.type in self.KNOWN_TYPES
+        return self.handler.known
 
     @property
     def is_raid(self) -> bool:
-        return self.type in RAID_PARITY
+        return self.handler.is_raid
 
     @property
     def parity_devs(self) -> int:
         """Parity images of a raid type (lvm2's ``segtype->parity_devs``): 1 raid4/5, 2 raid6."""
-        return RAID_PARITY.get(self.type, 0)
+        return self.handler.parity_devs(self)
 
     @property
     def data_copies(self) -> int:
         """lvm2's ``data_copies``: 2 for raid10, the image count for raid1, parity + 1 for
         striped raid, 1 otherwise (a raid segment's own ``data_copies`` key wins when >= 2)."""
-        if not self.is_raid:
-            return 1
-        n = self.raw.get("data_copies")
-        if isinstance(n, int) and not isinstance(n, bool) and n >= 2:
-            return n
-        if self.type.startswith("raid10"):
-            return 2
-        if self.type == "raid1":
-            return len(self.data_areas)
-        return self.parity_devs + 1
+        return self.handler.data_copies(self)
 
     @property
     def stripes(self) -> int:
@@ -235,33 +236,14 @@ class Segment:
     def data_stripes(self) -> int:
         """lvm2's ``data_stripes``: areas less trailing images freed by a reshape, less parity
         (divided by the copies for raid10)."""
-        n = len(self.data_areas)
-        for area in reversed(self.data_areas[1:]):
-            if area.lv is not None and "REMOVE_AFTER_RESHAPE" in area.lv.lvm2_status:
-                n -= 1
-            else:
-                break
-        n = max(0, n - self.parity_devs)
-        if self.type in ("raid10", "raid10_near"):
-            n //= max(1, self.data_copies)
-        return n
+        return self.handler.data_stripes(self)
 
     @property
     def area_len(self) -> int:
         """Extents each area holds (lvm2's ``area_len``)."""
-        n = len(self.data_areas)
-        if not n:
+        if not self.data_areas:
             return self.extent_count
-        if self.type == "striped" or self.type in ("raid0", "raid0_meta"):
-            return self.extent_count // n
-        if self.is_raid and self.type != "raid1":
-            # raid_rimage_extents(): extents (times the copies of raid10) over the data images
-            extents = self.extent_count * (
-                self.data_copies if self.type.startswith("raid10") else 1
-            )
-            stripes = max(1, n - self.parity_devs)
-            return -(-extents // stripes)
-        return self.extent_count
+        return self.handler.area_len(self)
 
     def references(self) -> list[str]:
         """Names of the LVs this segment uses (areas and keys such as ``origin``)."""
@@ -700,184 +682,6 @@ def _build_segments(vg: VolumeGroup, lv: LogicalVolume, where: str) -> None:
     lv.segments.sort(key=lambda s: s.start_extent)
 
 
-def _ref(vg: VolumeGroup, seg: Segment, key: str) -> Optional[LogicalVolume]:
-    v = seg.raw.get(key)
-    return vg.lvs.get(v) if isinstance(v, str) else None
-
-
-def _use(lv: LogicalVolume, seg: Segment) -> None:
-    """lvm2's ``add_seg_to_segs_using_this_lv`` (a segment is listed once; it names each
-    LV it uses in one go, so only the last entry can be the same segment)."""
-    if not lv.users or lv.users[-1] is not seg:
-        lv.users.append(seg)
-
-
-def _hide(lv: LogicalVolume) -> None:
-    lv.lvm2_status.discard("VISIBLE")
-
-
-def _pool(vg: VolumeGroup, seg: Segment, data_key: str, kind: str) -> None:
-    """A thin or cache pool: its data LV (key ``data_key``) and metadata LV, both hidden,
-    get ``kind``'s _DATA and _METADATA roles; the pool LV gets ``kind``."""
-    _area_lv(seg, _ref(vg, seg, data_key), f"{kind}_DATA")
-    for a in seg.data_areas:
-        _hide(a.lv)
-    seg.lv.lvm2_status.add(kind)
-    seg.metadata_lv = _ref(vg, seg, "metadata")
-    if seg.metadata_lv is not None:
-        seg.metadata_lv.lvm2_status.add(f"{kind}_METADATA")
-        _hide(seg.metadata_lv)
-        _use(seg.metadata_lv, seg)
-
-
-def _area_lv(seg: Segment, lv: Optional[LogicalVolume], status: str = "", le: int = 0) -> None:
-    """lvm2's ``set_lv_segment_area_lv``: ``lv`` becomes one of ``seg``'s areas."""
-    if lv is None:
-        return
-    if status:
-        lv.lvm2_status.add(status)
-    seg.data_areas.append(SegmentArea(pv=None, lv=lv, start=le, name=lv.name))
-    _use(lv, seg)
-
-
-def _link_segment(vg: VolumeGroup, lv: LogicalVolume, seg: Segment) -> None:
-    """What lvm2 makes of one segment as it reads it in (``_read_segment`` and the segment
-    type's ``text_import``): the segment's areas and links, and the status bits it gives its
-    own LV and the LVs it uses."""
-    t = seg.type
-    st = lv.lvm2_status
-    for flag in seg.type_flags:
-        if flag not in SEGTYPE_FLAGS:
-            break
-        st.add(flag)
-    if t in RAID_PARITY:
-        for area in seg.areas:
-            if area.lv is not None and "_rmeta_" in area.name:
-                area.lv.lvm2_status.add("RAID_META")
-                seg.meta_areas.append(area)
-                _use(area.lv, seg)
-            else:
-                seg.data_areas.append(area)
-                if area.lv is not None:
-                    area.lv.lvm2_status.add("RAID_IMAGE")
-                    _use(area.lv, seg)
-        st.add("RAID")
-        if t in ("raid1", "raid10", "raid10_near"):
-            st.add("MIRRORED")
-        return
-    if t == "thin-pool":
-        _pool(vg, seg, "pool", "THIN_POOL")
-        return
-    if t == "cache-pool":
-        if seg.raw.get("metadata_format") == 2:
-            st.add("METADATA_FORMAT")
-        _pool(vg, seg, "data", "CACHE_POOL")
-        return
-    if t == "thin":
-        seg.pool_lv = _ref(vg, seg, "thin_pool")
-        seg.origin_lv = _ref(vg, seg, "origin")
-        seg.merge_lv = _ref(vg, seg, "merge")
-        seg.external_lv = _ref(vg, seg, "external_origin")
-        st.update(("THIN_VOLUME", "VIRTUAL"))
-        for other in (seg.origin_lv, seg.pool_lv):
-            if other is not None:
-                _use(other, seg)
-        if seg.merge_lv is not None and seg.merge_lv is not seg.origin_lv:
-            _use(seg.merge_lv, seg)
-        if seg.merge_lv is not None:
-            seg.merging = True
-            seg.merge_lv.snapshot = seg
-            seg.merge_lv.lvm2_status.add("MERGING")
-            _hide(lv)
-        if seg.external_lv is not None:
-            seg.external_lv.external_count += 1
-            _use(seg.external_lv, seg)
-        return
-    if t == "cache":
-        _area_lv(seg, _ref(vg, seg, "origin"))
-        seg.pool_lv = _ref(vg, seg, "cache_pool")
-        st.add("CACHE")
-        if "_corig" in lv.name:
-            st.add("PENDING_DELETE")
-        if seg.pool_lv is not None:
-            if "metadata_start" in seg.raw:
-                seg.pool_lv.lvm2_status.add("CACHE_VOL")
-            _hide(seg.pool_lv)
-            if "CACHE_VOL" in seg.pool_lv.lvm2_status:
-                st.add("CACHE_USES_CACHEVOL")
-            _use(seg.pool_lv, seg)
-        return
-    if t == "snapshot":
-        cow = _ref(vg, seg, "merging_store")
-        seg.merging = cow is not None
-        if cow is None:
-            cow = _ref(vg, seg, "cow_store")
-        origin = _ref(vg, seg, "origin")
-        seg.origin_lv, seg.cow_lv = origin, cow
-        if cow is None or origin is None:
-            return
-        _hide(cow)
-        cow.snapshot = seg
-        origin.snapshot_segs.append(seg)
-        st.update(("SNAPSHOT", "VIRTUAL"))
-        if seg.merging:
-            origin.snapshot = seg
-            origin.lvm2_status.add("MERGING")
-            _hide(lv)
-        return
-    if t == "mirror":
-        for area in seg.areas:
-            seg.data_areas.append(area)
-            if area.lv is not None:
-                area.lv.lvm2_status.add("MIRROR_IMAGE")
-                _use(area.lv, seg)
-        seg.log_lv = _ref(vg, seg, "mirror_log")
-        if seg.log_lv is not None:
-            seg.log_lv.lvm2_status.add("MIRROR_LOG")
-        st.update(("MIRROR", "MIRRORED"))
-        first = seg.areas[0] if seg.areas else None
-        if first is not None and first.lv is not None and MIRROR_SYNC_LAYER in first.name:
-            st.add("CONVERTING")
-        return
-    if t == "writecache":
-        seg.origin_lv = _ref(vg, seg, "origin")
-        _area_lv(seg, seg.origin_lv)
-        seg.writecache_lv = _ref(vg, seg, "writecache")
-        st.add("WRITECACHE")
-        if seg.writecache_lv is not None:
-            _use(seg.writecache_lv, seg)
-        return
-    if t == "integrity":
-        seg.origin_lv = _ref(vg, seg, "origin")
-        _area_lv(seg, seg.origin_lv)
-        st.add("INTEGRITY")
-        seg.integrity_meta_lv = _ref(vg, seg, "meta_dev")
-        if seg.integrity_meta_lv is not None:
-            seg.integrity_meta_lv.lvm2_status.add("INTEGRITY_METADATA")
-            _use(seg.integrity_meta_lv, seg)
-        return
-    if t == "vdo":
-        offset = seg.raw.get("vdo_offset")
-        _area_lv(
-            seg, _ref(vg, seg, "vdo_pool"), "VDO_POOL", offset if isinstance(offset, int) else 0
-        )
-        st.update(("VDO", "VIRTUAL"))
-        return
-    if t == "vdo-pool":
-        _area_lv(seg, _ref(vg, seg, "data"), "VDO_POOL_DATA")
-        for a in seg.data_areas:
-            _hide(a.lv)
-        st.add("VDO_POOL")
-        return
-    # striped, linear, and types lvm2 keeps as they are: the areas the metadata lists
-    for area in seg.areas:
-        seg.data_areas.append(area)
-        if area.lv is not None:
-            _use(area.lv, seg)
-    if t in VIRTUAL_TYPES or not seg.known:
-        st.add("VIRTUAL")
-
-
 def _link(vg: VolumeGroup) -> None:
     """Give every LV and segment what lvm2 derives on reading the metadata: LV status bits
     and roles, segment areas and the links between LVs (one pass over the segments)."""
@@ -890,7 +694,11 @@ def _link(vg: VolumeGroup) -> None:
                 lv.lvm2_status.add("LOCKD_SANLOCK_LV")
     for lv in vg.lvs.values():
         for seg in lv.segments:
-            _link_segment(vg, lv, seg)
+            for flag in seg.type_flags:
+                if flag not in SEGTYPE_FLAGS:
+                    break
+                lv.lvm2_status.add(flag)
+            seg.handler.link(vg, lv, seg)
     for lv in vg.lvs.values():
         # lvm2 assumes an invisible origin belongs to a sparse (virtual) snapshot
         if lv.snapshot_segs and not lv.visible:

@@ -24,6 +24,7 @@ import time
 from typing import Any, Optional
 
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+from .segtypes import handler
 
 # lvm2's allocation policies and their lv_attr characters (lib/display/display.c)
 _ALLOC = {
@@ -42,19 +43,6 @@ _MIRROR_TYPE = frozenset({"MIRROR", "MIRROR_LOG", "MIRROR_IMAGE"})
 _THIN_TYPE = frozenset({"THIN_POOL", "THIN_VOLUME", "THIN_POOL_DATA", "THIN_POOL_METADATA"})
 _VDO_TYPE = frozenset({"VDO", "VDO_POOL", "VDO_POOL_DATA"})
 _CACHE_MODES = ("writethrough", "writeback", "passthrough")
-# lv_layout words after "raid" for each raid type ("raid5" is lvm2's raid5_ls, "raid6" its
-# raid6_zr, "raid10_near" its raid10; raid0_meta, raid5_n and the raid6_*_6 types add only
-# their level or nothing)
-_RAID_LAYOUT = {
-    "raid0": ("raid0",), "raid1": ("raid1",), "raid10": ("raid10",),
-    "raid10_near": ("raid10",), "raid4": ("raid4",), "raid5": ("raid5", "raid5_ls"),
-    "raid5_ls": ("raid5", "raid5_ls"), "raid5_la": ("raid5", "raid5_la"),
-    "raid5_rs": ("raid5", "raid5_rs"), "raid5_ra": ("raid5", "raid5_ra"), "raid5_n": ("raid5",),
-    "raid6": ("raid6", "raid6_zr"), "raid6_zr": ("raid6", "raid6_zr"),
-    "raid6_nr": ("raid6", "raid6_nr"), "raid6_nc": ("raid6", "raid6_nc"),
-    "raid6_la_6": ("raid6",), "raid6_ls_6": ("raid6",), "raid6_ra_6": ("raid6",),
-    "raid6_rs_6": ("raid6",), "raid6_n_6": ("raid6",),
-}  # fmt: skip
 _DISCARDS = ("ignore", "nopassdown", "passdown")
 
 
@@ -251,7 +239,8 @@ def lv_layout_and_role(lv: LogicalVolume) -> tuple[list[str], list[str]]:
         else:
             add(layout, "raid")
             seg = _first(lv)
-            add(layout, *_RAID_LAYOUT.get(seg.type if seg is not None else "", ()))
+            if seg is not None:
+                add(layout, *handler(seg.type).layout(seg))
     if _has(lv, _THIN_TYPE) or lv.external_count:
         if "THIN_POOL_METADATA" in s:
             add(role, "thin", "pool", "metadata")
@@ -346,11 +335,8 @@ def lv_layout_and_role(lv: LogicalVolume) -> tuple[list[str], list[str]]:
         public = False
     if not layout:
         # linear and/or striped (a "linear" segment type is lvm2's striped target too)
-        striped = [seg for seg in lv.segments if seg.type in ("striped", "linear")]
-        if any(seg.stripes == 1 for seg in striped):
-            layout.append("linear")
-        if any(seg.stripes != 1 for seg in striped):
-            layout.append("striped")
+        plain = {handler(seg.type).plain_layout(seg) for seg in lv.segments}
+        layout += [word for word in ("linear", "striped") if word in plain]
         if not layout:
             layout.append("unknown")
     role.insert(0, "public" if public else "private")
@@ -432,13 +418,11 @@ def _name(lv: Optional[LogicalVolume]) -> str:
 
 def segtype(seg: Segment) -> str:
     """The segment type as lvm2 reports it: a one-stripe ``striped`` segment is ``linear``."""
-    return "linear" if seg.type == "striped" and seg.stripes == 1 else seg.type
+    return handler(seg.type).report_name(seg)
 
 
 def _uses_cachevol(seg: Segment) -> bool:
-    return (
-        seg.type == "cache" and seg.pool_lv is not None and "CACHE_VOL" in seg.pool_lv.lvm2_status
-    )
+    return handler(seg.type).uses_cachevol(seg)
 
 
 def _area_items(seg: Segment, ranges: bool, meta: bool = False, brackets: bool = False):
@@ -511,30 +495,20 @@ def chunk_size(seg: Segment) -> int:
     a cache's (from its cachevol segment or its cache pool)."""
     if seg.lv.is_cow and seg.lv.snapshot is not None:
         return _int_key(seg.lv.snapshot, "chunk_size") or 0
-    if _uses_cachevol(seg) or seg.type in ("thin-pool", "cache-pool"):
+    src = handler(seg.type).chunk_from(seg)
+    if src is seg:
         return _int_key(seg, "chunk_size") or 0
-    if seg.type == "cache":
-        # the cache pool's chunk size (one level: lvm2 refuses pools that are caches)
-        pool_seg = _first(seg.pool_lv)
-        if pool_seg is not None and pool_seg.type != "cache":
-            return chunk_size(pool_seg)
-    return 0
+    return chunk_size(src) if src is not None else 0
 
 
 def region_size(seg: Segment) -> int:
     """A mirror or raid segment's region size in sectors (0 for other types)."""
-    if seg.type == "mirror" or seg.is_raid:
-        return _int_key(seg, "region_size") or 0
-    return 0
+    return handler(seg.type).region_size(seg)
 
 
 def _cache_settings_seg(seg: Segment) -> Optional[Segment]:
     """The segment holding a cache's settings: its own with a cachevol, else its pool's."""
-    if _uses_cachevol(seg) or seg.type == "cache-pool":
-        return seg
-    if seg.type == "cache":
-        return _first(seg.pool_lv)
-    return None
+    return handler(seg.type).settings_segment(seg)
 
 
 def _pool_defaults(setting: Segment) -> bool:
@@ -573,9 +547,7 @@ def cache_metadata_format(seg: Segment) -> Optional[int]:
 
 
 def _thin_pool_seg(seg: Segment) -> Optional[Segment]:
-    if seg.type == "thin":
-        seg = _first(seg.pool_lv)
-    return seg if seg is not None and seg.type == "thin-pool" else None
+    return handler(seg.type).thin_pool(seg)
 
 
 def _zero_new_blocks(pool_seg: Segment) -> bool:
@@ -670,7 +642,7 @@ def seg_row(seg: Segment) -> dict:
     the string lvm2 prints."""
     lv = seg.lv
     es = lv.vg.extent_size_bytes
-    thin = seg.type == "thin"
+    thin_id, transaction_id = handler(seg.type).seg_fields(seg)
     return {
         "lv_name": lv.display_name,
         "lv_uuid": lv.uuid,
@@ -689,10 +661,8 @@ def seg_row(seg: Segment) -> dict:
         "devices": devices_field(seg),
         "metadata_devices": metadata_devices_field(seg),
         "seg_metadata_le_ranges": metadata_le_ranges_field(seg),
-        "thin_id": _int_key(seg, "device_id") if thin else None,
-        "transaction_id": (
-            _int_key(seg, "transaction_id") if thin or seg.type == "thin-pool" else None
-        ),
+        "thin_id": thin_id,
+        "transaction_id": transaction_id,
         "discards": discards(seg),
         "zero": _ZERO_FIELD[zero(seg)],
         "cache_mode": cache_mode(seg),

@@ -22,6 +22,7 @@ from .model import (
     Segment,
     VolumeGroup,
 )
+from .segtypes import handler
 
 if TYPE_CHECKING:
     from .metadata import RepeatedSection
@@ -76,20 +77,8 @@ def _lv_problems(
 def _segment_problems(
     vg: VolumeGroup, seg: Segment, where: str, bad_pvs: dict[str, list[str]]
 ) -> list[str]:
-    out = []
     raw = seg.raw
-    if seg.type == "striped":
-        n = raw.get("stripe_count")
-        if n != len(seg.areas):
-            out.append(f"{where}: stripe_count {n} but {len(seg.areas)} stripes listed")
-        if seg.areas and seg.extent_count % len(seg.areas):
-            out.append(
-                f"{where}: {seg.extent_count} extents do not divide into {len(seg.areas)} stripes"
-            )
-        if len(seg.areas) > 1:
-            size = seg.stripe_size
-            if size <= 0 or size & (size - 1):
-                out.append(f"{where}: stripe_size {size} is not a positive power of two")
+    out = handler(seg.type).problems(seg, where)
     for i, area in enumerate(seg.areas):
         if area.start < 0:
             out.append(f"{where}: area {i} starts at negative extent {area.start}")

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import MetadataError
+from .layout import SECTOR_SIZE
 
 if TYPE_CHECKING:
     from .pv import PVDevice
 
-SECTOR = 512
+SECTOR = SECTOR_SIZE
 
 # Parity images of each raid type (lvm2's lib/raid/raid.c table); a type here is a raid type.
 RAID_PARITY = {

@@ -116,15 +116,15 @@ def _value(text: str, pos: int = 0) -> Union[int, float, str]:
     return unquote(raw) if raw[0] == '"' else _scalar(raw)
 
 
-def _array_items(body: str) -> list:
-    """The values of a one-line array, given the text between its brackets."""
+def _array_items(array: str) -> list:
+    """The values of a one-line array (a match of the grammar's LINE_ARRAY)."""
     items: list = []
-    for m in syntax().array_item.finditer(body):
-        s = m.group(1)
-        if s is not None:
-            items.append(unquote(s))
+    for quoted, word in syntax().array_item.findall(array, 1, len(array) - 1):
+        if quoted:
+            body = quoted[1:-1]
+            items.append(_ESCAPE.sub(r"\1", body) if "\\" in body else body)
         else:
-            items.append(_scalar(m.group(2)))
+            items.append(_scalar(word))
     return items
 
 
@@ -150,7 +150,7 @@ def _entries(children: list, section: Optional[str] = None) -> dict:
             if string:
                 out[key] = unquote(string)
             elif array:
-                out[key] = _array_items(array[1:-1])
+                out[key] = _array_items(array)
             else:
                 out[key] = _scalar(scalar)
     if n != len(out):
@@ -186,7 +186,7 @@ def _first_wins(children: list, section: Optional[str]) -> dict:
             if string:
                 out[key] = unquote(string)
             elif array:
-                out[key] = _array_items(array[1:-1])
+                out[key] = _array_items(array)
             else:
                 out[key] = _scalar(scalar)
     return out

@@ -8,6 +8,7 @@ header lines is read by ``ls`` and ``history`` in bounded memory.
 
 from __future__ import annotations
 
+import itertools
 import re
 import resource
 import shutil
@@ -65,6 +66,27 @@ def test_header_fields_read_strings_as_the_parser_does():
     assert tree["description"] == 'a "b" c\\ d\\n e\nf'
     assert header_fields(text) == {k: tree[k] for k in
                                    ("description", "creation_host", "creation_time")}
+
+
+def _lvm2_unescape(s: str) -> str:
+    """lvm2's dm_unescape_double_quotes (libdm-string.c), as its loop runs: left to right,
+    a backslash before a quote or a backslash is dropped, any other stays."""
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in '"\\':
+            out.append(s[i + 1])
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def test_unquote_is_lvm2s_unescape():
+    for n in range(1, 9):
+        for chars in itertools.product('\\"a', repeat=n):
+            body = "".join(chars)
+            assert metadata.unquote(f'"{body}"') == _lvm2_unescape(body), body
 
 
 def _limits() -> None:

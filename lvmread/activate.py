@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import ActivationError, MissingPVError, summarise
+from .layout import SECTOR_SIZE
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
 from .segtypes import handler, lv_refusal
 
@@ -29,7 +30,7 @@ def readable_sectors(pv: PhysicalVolume) -> int:
     """How many sectors of ``pv``'s device its input really holds (less than the device's
     size when a partition reaches past the end of a truncated image)."""
     src = pv.device.source  # type: ignore[union-attr]
-    return max(0, min(src.size, src.file.size - src.start)) >> 9
+    return max(0, min(src.size, src.file.size - src.start)) // SECTOR_SIZE
 
 
 def dm_name(vg: str, lv: str, layer: Optional[str] = None) -> str:
@@ -141,8 +142,9 @@ class Context:
                 src = pv.device.source  # type: ignore[union-attr]
                 raise MissingPVError(
                     f"LV {seg.lv.vg.name}/{seg.lv.name} segment {seg.index} reaches past the "
-                    f"end of {src.name} ({readable_sectors(pv) << 9} bytes there; a truncated "
-                    "image?); read it with --partial (the missing ranges give I/O errors)"
+                    f"end of {src.name} ({readable_sectors(pv) * SECTOR_SIZE} bytes there; a "
+                    "truncated image?); read it with --partial (the missing ranges give I/O "
+                    "errors)"
                 )
             token = line_token(self.token(pv))
             return line_token(self._filler(seg, area_index, sectors, token, offset, present)), 0
@@ -267,7 +269,7 @@ class Activator:
                     src = pv.device.source
                     # a partition of a truncated image reaches past its end: register what
                     # is there (the plan maps what lies past it as missing)
-                    size = readable_sectors(pv) << 9
+                    size = readable_sectors(pv) * SECTOR_SIZE
                     dev = FileDevice(src.path, start=src.start, size=size, name=src.name)
                     dm.add_device(reading_token(pv), dev)
             except BaseException:

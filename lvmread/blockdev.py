@@ -19,6 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from .errors import ActivationError
+from .layout import SECTOR_SIZE
 
 _join = os.path.join
 
@@ -42,7 +43,7 @@ def _partition_devno(sysdir: str, start: int) -> str:
     """The ``dev`` of the partition of the disk at ``sysdir`` that starts at byte ``start``."""
     for child in _children(sysdir):
         if os.path.exists(_join(child, "partition")) and _read(_join(child, "start")) == str(
-            start // 512
+            start // SECTOR_SIZE
         ):
             return _read(_join(child, "dev"))
     return ""

@@ -15,7 +15,6 @@ after `` # `` and pvck's ``CHECK:`` lines for what fails.
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import layout
@@ -71,6 +70,21 @@ def _f(at: int, size: int, value: Any, **extra: Any) -> dict[str, Any]:
     return d
 
 
+_LABEL = layout.spans(layout.label_header)
+_PV = layout.spans(layout.pv_header)
+_EXT = layout.spans(layout.pv_header_extension)
+_LOCN = layout.spans(layout.disk_locn)
+_MDA = layout.spans(layout.mda_header)
+_RAW = layout.spans(layout.raw_locn)
+
+
+def _field(spans: dict[str, tuple[int, int]], name: str, base: int, value: Any,
+           **extra: Any) -> dict[str, Any]:
+    """:func:`_f` for field ``name`` of a struct at ``base``, its place from ``spans``."""
+    at, size = spans[name]
+    return _f(base + at, size, value, **extra)
+
+
 def _locn_list(
     d: _Dump, buf: bytes, base: int, pos: int, prefix: str, first_index: int, what: str
 ) -> tuple[list[dict], Optional[dict], int, int]:
@@ -81,18 +95,20 @@ def _locn_list(
     entries = []
     di = first_index
     while True:
-        if pos + 16 > len(buf):
+        if pos + layout.DISK_LOCN_SIZE > len(buf):
             d.check(f"{prefix}.disk_locn[{di}] list does not end inside the label sector")
             return entries, None, pos, di
-        off, size = struct.unpack_from("<QQ", buf, pos)
+        locn = layout.disk_locn.parse(buf[pos : pos + layout.DISK_LOCN_SIZE])
+        off, size = locn.offset, locn.size
         at = base + pos
         end = off == 0
         note = "location list end" if end else what
         d.line(f"{prefix}.disk_locn[{di}] at {at}", note)
         d.line(f"{prefix}.disk_locn[{di}].offset {off}")
         d.line(f"{prefix}.disk_locn[{di}].size {size}")
-        entry = {"index": di, "at": at, "offset": _f(at, 8, off), "size": _f(at + 8, 8, size)}
-        pos += 16
+        entry = {"index": di, "at": at, "offset": _field(_LOCN, "offset", at, off),
+                 "size": _field(_LOCN, "size", at, size)}
+        pos += layout.DISK_LOCN_SIZE
         di += 1
         if end:
             if size:
@@ -117,7 +133,9 @@ def dump_pv(source: Source, label_sector: int) -> dict[str, Any]:
         d.check(f"failed to read label_header at {lh_at}")
         out.update(checks=d.checks, ok=False, lines=d.lines)
         return out
-    lid, lsector, lcrc, loffset, ltype = struct.unpack_from("<8sQII8s", buf, 0)
+    lh = layout.label_header.parse(buf)
+    lid, lsector, lcrc, loffset, ltype = lh.id, lh.sector, lh.crc, lh.offset, lh.type
+    lh_size = layout.LABEL_HEADER_SIZE
     crc = lvm_crc(buf[layout.LABEL_CRC_START :])
     d.line(f"label_header at {lh_at}")
     d.line(f"label_header.id {_chars(lid)}")
@@ -134,28 +152,33 @@ def dump_pv(source: Source, label_sector: int) -> dict[str, Any]:
         d.check(f"label_header.sector expected {label_sector}")
     if crc != lcrc:
         d.check(f"label_header.crc expected {_hex(crc)}")
-    if loffset != 32:
-        d.check("label_header.offset expected 32")
+    if loffset != lh_size:
+        d.check(f"label_header.offset expected {lh_size}")
     if ltype != layout.LVM2_LABEL_TYPE:
         d.check(f"label_header.type expected {layout.LVM2_LABEL_TYPE.decode()}")
     out["label_header"] = {
         "at": lh_at,
-        "size": 32,
-        "id": _f(lh_at, 8, _chars(lid), expected="LABELONE", ok=lid == layout.LABEL_ID),
-        "sector": _f(lh_at + 8, 8, lsector, expected=label_sector, ok=lsector == label_sector),
-        "crc": _f(
-            lh_at + 16, 4, _hex32(lcrc), computed=_hex32(crc), ok=crc == lcrc,
+        "size": lh_size,
+        "id": _field(_LABEL, "id", lh_at, _chars(lid), expected=layout.LABEL_ID.decode(),
+                     ok=lid == layout.LABEL_ID),
+        "sector": _field(_LABEL, "sector", lh_at, lsector, expected=label_sector,
+                         ok=lsector == label_sector),
+        "crc": _field(
+            _LABEL, "crc", lh_at, _hex32(lcrc), computed=_hex32(crc), ok=crc == lcrc,
             covers=[lh_at + layout.LABEL_CRC_START, lh_at + layout.SECTOR_SIZE],
         ),
-        "offset": _f(lh_at + 20, 4, loffset, expected=32, ok=loffset == 32),
-        "type": _f(lh_at + 24, 8, _chars(ltype), expected="LVM2 001",
-                   ok=ltype == layout.LVM2_LABEL_TYPE),
+        "offset": _field(_LABEL, "offset", lh_at, loffset, expected=lh_size,
+                         ok=loffset == lh_size),
+        "type": _field(_LABEL, "type", lh_at, _chars(ltype),
+                       expected=layout.LVM2_LABEL_TYPE.decode(),
+                       ok=ltype == layout.LVM2_LABEL_TYPE),
     }
 
-    # pv_header: pvck reads it right after the 32-byte label_header whatever `offset` says
-    pvh = 32
+    # pv_header: pvck reads it right after the label_header whatever `offset` says
+    pvh = lh_size
     pvh_at = lh_at + pvh
-    uuid_raw, dev_size = struct.unpack_from("<32sQ", buf, pvh)
+    ph = layout.parse_fixed(layout.pv_header, buf, pvh)
+    uuid_raw, dev_size = ph["uuid"], ph["device_size"]
     d.line(f"pv_header at {pvh_at}")
     d.line(f"pv_header.pv_uuid {_chars(uuid_raw)}")
     d.line(f"pv_header.device_size {dev_size}")
@@ -167,7 +190,8 @@ def dump_pv(source: Source, label_sector: int) -> dict[str, Any]:
     if dev_size and dev_size > source.size:
         d.line(f"# pv_header.device_size is larger than the device ({source.size} bytes)")
     data, data_end, pos, di = _locn_list(
-        d, buf, lh_at, pvh + 40, "pv_header", 0, "location of data area"
+        d, buf, lh_at, pvh + layout.fixed_size(layout.pv_header), "pv_header", 0,
+        "location of data area",
     )
     mdas, mda_end, pos, di = (
         _locn_list(d, buf, lh_at, pos, "pv_header", di, "location of metadata area")
@@ -176,8 +200,9 @@ def dump_pv(source: Source, label_sector: int) -> dict[str, Any]:
     )
     out["pv_header"] = {
         "at": pvh_at,
-        "pv_uuid": _f(pvh_at, 32, _chars(uuid_raw), formatted=format_uuid(uuid_raw), ok=uuid_ok),
-        "device_size": _f(pvh_at + 32, 8, dev_size),
+        "pv_uuid": _field(_PV, "uuid", pvh_at, _chars(uuid_raw), formatted=format_uuid(uuid_raw),
+                          ok=uuid_ok),
+        "device_size": _field(_PV, "device_size", pvh_at, dev_size),
         "data_areas": data,
         "data_areas_end": data_end,
         "metadata_areas": mdas,
@@ -186,20 +211,22 @@ def dump_pv(source: Source, label_sector: int) -> dict[str, Any]:
 
     # pv_header_extension: after the metadata area list's terminator
     ext: Optional[dict[str, Any]] = None
-    if mda_end is not None and pos + 8 <= len(buf):
+    ext_size = layout.fixed_size(layout.pv_header_extension)
+    if mda_end is not None and pos + ext_size <= len(buf):
         ext_at = lh_at + pos
-        version, flags = struct.unpack_from("<II", buf, pos)
+        fixed = layout.parse_fixed(layout.pv_header_extension, buf, pos)
+        version, flags = fixed["version"], fixed["flags"]
         d.line(f"pv_header_extension at {ext_at}")
         d.line(f"pv_header_extension.version {version}")
         names = ["PV_EXT_USED"] if flags & layout.PV_EXT_USED else []
         d.line(f"pv_header_extension.flags {flags}", " ".join(names) or None)
         boot, boot_end, pos, _ = _locn_list(
-            d, buf, lh_at, pos + 8, "pv_header_extension", 0, "bootloader area"
+            d, buf, lh_at, pos + ext_size, "pv_header_extension", 0, "bootloader area"
         )
         ext = {
             "at": ext_at,
-            "version": _f(ext_at, 4, version),
-            "flags": _f(ext_at + 4, 4, flags, names=names),
+            "version": _field(_EXT, "version", ext_at, version),
+            "flags": _field(_EXT, "flags", ext_at, flags, names=names),
             "bootloader_areas": boot,
             "bootloader_areas_end": boot_end,
         }
@@ -229,7 +256,9 @@ def _dump_mda(d: _Dump, num: int, mda_at: int, mda_size: int) -> dict[str, Any]:
         res["readable"] = False
         return res
     res["readable"] = True
-    csum, magic, version, start, size = struct.unpack_from("<I16sIQQ", buf, 0)
+    hdr = layout.parse_fixed(layout.mda_header, buf)
+    csum, magic, version = hdr["checksum"], hdr["magic"], hdr["version"]
+    start, size = hdr["start"], hdr["size"]
     crc = lvm_crc(buf[layout.MDA_CRC_START :])
     magic_hex = "0x" + magic.hex()
     d.line(f"{name} at {mda_at}", "metadata area")
@@ -252,20 +281,22 @@ def _dump_mda(d: _Dump, num: int, mda_at: int, mda_size: int) -> dict[str, Any]:
     if size != mda_size:
         d.check(f"{name}.size does not match pv_header.disk_locn.size {mda_size}")
     res.update(
-        checksum=_f(mda_at, 4, _hex32(csum), computed=_hex32(crc), ok=crc == csum,
-                    covers=[mda_at + layout.MDA_CRC_START, mda_at + layout.MDA_HEADER_SIZE]),
-        magic=_f(mda_at + 4, 16, magic_hex, expected="0x" + layout.FMTT_MAGIC.hex(),
-                 ok=magic == layout.FMTT_MAGIC),
-        version=_f(mda_at + 20, 4, version, expected=layout.FMTT_VERSION,
-                   ok=version == layout.FMTT_VERSION),
-        start=_f(mda_at + 24, 8, start, expected=mda_at, ok=start == mda_at),
-        size=_f(mda_at + 32, 8, size, expected=mda_size, ok=size == mda_size),
+        checksum=_field(_MDA, "checksum", mda_at, _hex32(csum), computed=_hex32(crc),
+                        ok=crc == csum,
+                        covers=[mda_at + layout.MDA_CRC_START, mda_at + layout.MDA_HEADER_SIZE]),
+        magic=_field(_MDA, "magic", mda_at, magic_hex, expected="0x" + layout.FMTT_MAGIC.hex(),
+                     ok=magic == layout.FMTT_MAGIC),
+        version=_field(_MDA, "version", mda_at, version, expected=layout.FMTT_VERSION,
+                       ok=version == layout.FMTT_VERSION),
+        start=_field(_MDA, "start", mda_at, start, expected=mda_at, ok=start == mda_at),
+        size=_field(_MDA, "size", mda_at, size, expected=mda_size, ok=size == mda_size),
     )
     rls = []
     for ri in range(2):
-        pos = 40 + 24 * ri
+        pos = layout.RAW_LOCNS_START + layout.RAW_LOCN_SIZE * ri
         at = mda_at + pos
-        off, sz, rcsum, flags = struct.unpack_from("<QQII", buf, pos)
+        raw = layout.raw_locn.parse(buf[pos : pos + layout.RAW_LOCN_SIZE])
+        off, sz, rcsum, flags = raw.offset, raw.size, raw.checksum, raw.flags
         wrapped = off + sz > mda_size
         role = "commit" if ri == 0 else "precommit"
         d.line(f"{name}.raw_locn[{ri}] at {at}", role + (" wrapped" if wrapped else ""))
@@ -276,9 +307,10 @@ def _dump_mda(d: _Dump, num: int, mda_at: int, mda_size: int) -> dict[str, Any]:
         d.line(f"{name}.raw_locn[{ri}].flags {_hex(flags)}", "RAW_LOCN_IGNORED" if ign else None)
         rl = {
             "index": ri, "at": at, "role": role, "wrapped": wrapped,
-            "offset": _f(at, 8, off), "size": _f(at + 8, 8, sz),
-            "checksum": _f(at + 16, 4, _hex32(rcsum)),
-            "flags": _f(at + 20, 4, flags, names=["RAW_LOCN_IGNORED"] if ign else []),
+            "offset": _field(_RAW, "offset", at, off), "size": _field(_RAW, "size", at, sz),
+            "checksum": _field(_RAW, "checksum", at, _hex32(rcsum)),
+            "flags": _field(_RAW, "flags", at, flags,
+                            names=["RAW_LOCN_IGNORED"] if ign else []),
         }
         if ri == 1 and off:
             d.check(f"{name}.raw_locn[{ri}] for precommit not empty")

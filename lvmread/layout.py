@@ -7,9 +7,15 @@ device's logical sector size.
 
 from __future__ import annotations
 
-from construct import Bytes, Int32ul, Int64ul, RepeatUntil, Struct
+from typing import Any
+
+from construct import Bytes, Int32ul, Int64ul, RepeatUntil, SizeofError, Struct
 
 SECTOR_SIZE = 512
+"""The sector of lvm2's on-disk offsets and metadata: the one sector size of every module
+outside the dm core (``lvmread.dm``, which imports nothing else of lvmread, states the
+kernel's in ``lvmread.dm.table``). The device's own logical sector size, which partition
+tables are in, is another matter (see :mod:`lvmread.partitions`)."""
 LABEL_SCAN_SECTORS = 4
 """lvm2 looks for the label in the first four sectors of a device."""
 
@@ -18,7 +24,8 @@ LVM2_LABEL_TYPE = b"LVM2 001"
 FMTT_MAGIC = b" LVM2 x[5A%r0N*>"
 """The magic of every metadata-area header (``FMTT_MAGIC`` in layout.h)."""
 FMTT_VERSION = 1
-MDA_HEADER_SIZE = 512
+MDA_HEADER_SIZE = SECTOR_SIZE
+"""The mda_header's share of its area (lvm2's MDA_HEADER_SIZE)."""
 RAW_LOCN_IGNORED = 0x00000001
 """raw_locn flag: this metadata area is ignored (``pvchange --metadataignore``)."""
 PV_EXT_USED = 0x00000001
@@ -33,7 +40,37 @@ label_header = Struct(
     "offset" / Int32ul,  # byte offset of the pv_header from the start of the sector
     "type" / Bytes(8),  # label type: "LVM2 001"
 )
-LABEL_CRC_START = 20
+
+
+def spans(struct: Struct) -> dict[str, tuple[int, int]]:
+    """(offset, size) of each field of ``struct`` before its first field of variable size."""
+    out: dict[str, tuple[int, int]] = {}
+    at = 0
+    for sub in struct.subcons:
+        try:
+            size = sub.sizeof()
+        except SizeofError:
+            break
+        out[sub.name] = (at, size)
+        at += size
+    return out
+
+
+def fixed_size(struct: Struct) -> int:
+    """The size of the fields of ``struct`` before its first field of variable size."""
+    return sum(size for _, size in spans(struct).values())
+
+
+def parse_fixed(struct: Struct, buf: bytes, pos: int = 0) -> dict[str, Any]:
+    """The fields of ``struct`` before its first field of variable size, from ``buf[pos:]``
+    (what can be read of a header whose lists may not end)."""
+    subs = {sub.name: sub for sub in struct.subcons}
+    return {name: subs[name].parse(buf[pos + at : pos + at + size])
+            for name, (at, size) in spans(struct).items()}
+
+
+LABEL_HEADER_SIZE = label_header.sizeof()
+LABEL_CRC_START = spans(label_header)["offset"][0]
 """The label CRC covers the sector from this byte (the ``offset`` field) to its end."""
 
 # struct disk_locn: one area of the device; a zero entry ends a list of them.
@@ -46,6 +83,8 @@ disk_locn = Struct(
 def _is_end(entry, _lst, _ctx) -> bool:
     return entry["offset"] == 0 and entry["size"] == 0
 
+
+DISK_LOCN_SIZE = disk_locn.sizeof()
 
 # A list of disk_locn ending at an all-zero entry (the terminator is kept as the
 # last element; use `areas()` to drop it).
@@ -86,10 +125,20 @@ mda_header = Struct(
         raw_locn,
     ),  # [0] is the committed metadata; lvm2 leaves [1] zero (the list's end)
 )
-MDA_CRC_START = 4
-"""The mda_header CRC covers bytes 4..511."""
+MDA_CRC_START = spans(mda_header)["magic"][0]
+"""The mda_header CRC covers its bytes from here (after the checksum) to MDA_HEADER_SIZE."""
+RAW_LOCN_SIZE = raw_locn.sizeof()
+RAW_LOCNS_START = fixed_size(mda_header)
+"""Where the mda_header's raw_locn list starts."""
 
 __all__ = [
+    "DISK_LOCN_SIZE",
+    "LABEL_HEADER_SIZE",
+    "RAW_LOCNS_START",
+    "RAW_LOCN_SIZE",
+    "fixed_size",
+    "parse_fixed",
+    "spans",
     "FMTT_MAGIC",
     "FMTT_VERSION",
     "ID_LEN",

@@ -20,22 +20,6 @@ GRAMMAR_FILE = "lvm_metadata.lark"
 
 Value = Union[int, float, str, list, dict]
 
-_ARRAY_ITEM = re.compile(r'"([^"\\]*(?:\\[\s\S][^"\\]*)*)"|([^\s,"]+)')
-# (Strings and blanks are unrolled loops, as in the grammar: no group repeats per character.)
-# One assignment of an ASSIGNMENTS terminal: key, then a string, an array or a scalar,
-# then the blanks and comments after it (so that consecutive matches tile the token and
-# nothing inside a comment is taken for an assignment).
-_ASSIGNMENT = re.compile(
-    r'([A-Za-z0-9_.+\-]+)[ \t]*=[ \t]*(?:("[^"\\]*(?:\\[\s\S][^"\\]*)*")'
-    r'|(\[[^\]"#]*(?:"[^"\\]*(?:\\[\s\S][^"\\]*)*"[^\]"#]*)*\])|([^\s\[\]{}"#=,]+))'
-    r'\s*(?:#[^\n]*\s*)*'
-)
-# A value at the start of a token; terminals carry trailing blanks and comments.
-_VALUE = re.compile(r'\s*("[^"\\]*(?:\\[\s\S][^"\\]*)*"|[^\s#,\]]+)')
-# lvm2 (dm_unescape_double_quotes) turns only \" and \\ into " and \; any other
-# backslash stays as it is.
-_ESCAPE = re.compile(r'\\(["\\])')
-
 
 def grammar_path() -> str:
     """The grammar file: ``lvmread/grammar/`` when installed, ``grammar/`` in the source tree."""
@@ -53,12 +37,56 @@ def grammar_text() -> str:
         return f.read()
 
 
-def _string(quoted: str) -> str:
-    """Strip the quotes of an lvm2 string; only ``\\"`` and ``\\\\`` are escapes."""
+PIECES = ("KEY", "EQUALS", "QUOTED", "WORD", "LINE_ARRAY", "TRAILING", "ASSIGNMENT", "COMMENT")
+"""The grammar's terminals whose patterns lvmread uses outside the parser."""
+
+
+def grammar_patterns(text: str) -> dict[str, str]:
+    """The regex of each of :data:`PIECES` as lark compiles the grammar ``text`` (which
+    imports lark: the generated parser module carries the result as ``TERMINALS``)."""
+    from lark.load_grammar import load_grammar
+
+    grammar, _ = load_grammar(text, GRAMMAR_FILE, [], False)
+    terminals, _, _ = grammar.compile(["start"], "*")  # "*": the pieces no rule uses too
+    return {t.name: t.pattern.to_regexp() for t in terminals if t.name in PIECES}
+
+
+class Syntax:
+    """The regexes lvmread matches metadata text with outside the parser, all made of the
+    grammar's own pieces (see :data:`PIECES`)."""
+
+    def __init__(self, patterns: dict[str, str]) -> None:
+        self.patterns = patterns
+        key, equals, quoted = patterns["KEY"], patterns["EQUALS"], patterns["QUOTED"]
+        word, line_array, trailing = patterns["WORD"], patterns["LINE_ARRAY"], patterns["TRAILING"]
+        #: a quoted string (an "unrolled loop": no group repeats per character)
+        self.quoted = re.compile(quoted)
+        #: the grammar's ASSIGNMENT with its key and its value (string, array or scalar) as
+        #: groups; consecutive matches tile an ASSIGNMENTS token, so nothing inside a
+        #: comment is taken for an assignment
+        self.assignment = re.compile(
+            f"({key}){equals}(?:({quoted})|({line_array})|({word})){trailing}"
+        )
+        #: the value at the start of a STRING or SCALAR token
+        self.value = re.compile(f"{quoted}|{word}")
+        #: one item of a one-line array, given the text between its brackets
+        self.array_item = re.compile(f'({quoted})|([^\\s,"]+)')
+        #: what counts when finding how deep sections nest
+        self.nesting = re.compile(f"{quoted}|{patterns['COMMENT']}|[{{}}]")
+
+
+def _unescape(body: str) -> str:
+    """lvm2's ``dm_unescape_double_quotes``: ``\\"`` and ``\\\\`` become ``"`` and ``\\``,
+    any other backslash stays. Splitting at each ``\\\\`` from the left pairs backslashes as
+    a left-to-right scan does, and costs a few string passes, not a call per escape."""
+    return "\\".join(part.replace('\\"', '"') for part in body.split("\\\\"))
+
+
+def unquote(quoted: str) -> str:
+    """Strip the quotes of an lvm2 string (a match of the grammar's QUOTED); only ``\\"``
+    and ``\\\\`` are escapes."""
     body = quoted[1:-1]
-    if "\\" in body:
-        body = _ESCAPE.sub(r"\1", body)
-    return body
+    return _unescape(body) if "\\" in body else body
 
 
 _FLOAT = re.compile(r"(?:[0-9]+\.[0-9]*|\.[0-9]+)\Z")
@@ -87,19 +115,19 @@ def _scalar(text: str) -> Union[int, float, str]:
 
 def _value(text: str, pos: int = 0) -> Union[int, float, str]:
     """The value that starts at ``text[pos]`` (after blanks), ignoring what follows it."""
-    raw = _VALUE.match(text, pos).group(1)  # type: ignore[union-attr]
-    return _string(raw) if raw[0] == '"' else _scalar(raw)
+    raw = syntax().value.match(text, pos).group()  # type: ignore[union-attr]
+    return unquote(raw) if raw[0] == '"' else _scalar(raw)
 
 
-def _array_items(body: str) -> list:
-    """The values of a one-line array, given the text between its brackets."""
+def _array_items(array: str) -> list:
+    """The values of a one-line array (a match of the grammar's LINE_ARRAY)."""
     items: list = []
-    for m in _ARRAY_ITEM.finditer(body):
-        s = m.group(1)
-        if s is not None:
-            items.append(_ESCAPE.sub(r"\1", s) if "\\" in s else s)
+    for quoted, word in syntax().array_item.findall(array, 1, len(array) - 1):
+        if quoted:
+            body = quoted[1:-1]
+            items.append(_unescape(body) if "\\" in body else body)
         else:
-            items.append(_scalar(m.group(2)))
+            items.append(_scalar(word))
     return items
 
 
@@ -113,18 +141,19 @@ def _entries(children: list, section: Optional[str] = None) -> dict:
     """
     out: dict = {}
     n = 0
+    assignment = syntax().assignment.findall
     for child in children:
         if type(child) is tuple:  # a section or a multi-line array
             out[child[0]] = child[1]
             n += 1
             continue
-        found = _ASSIGNMENT.findall(child)
+        found = assignment(child)
         n += len(found)
         for key, string, array, scalar in found:
             if string:
-                out[key] = _string(string)
+                out[key] = unquote(string)
             elif array:
-                out[key] = _array_items(array[1:-1])
+                out[key] = _array_items(array)
             else:
                 out[key] = _scalar(scalar)
     if n != len(out):
@@ -148,7 +177,7 @@ def _first_wins(children: list, section: Optional[str]) -> dict:
                 out[key], first[key] = child[1], line
             continue
         line, pos = child.line, 0
-        for m in _ASSIGNMENT.finditer(child):
+        for m in syntax().assignment.finditer(child):
             key = m.group(1)
             line += child.count("\n", pos, m.start())
             pos = m.start()
@@ -158,9 +187,9 @@ def _first_wins(children: list, section: Optional[str]) -> dict:
             first[key] = line
             string, array, scalar = m.group(2, 3, 4)
             if string:
-                out[key] = _string(string)
+                out[key] = unquote(string)
             elif array:
-                out[key] = _array_items(array[1:-1])
+                out[key] = _array_items(array)
             else:
                 out[key] = _scalar(scalar)
     return out
@@ -264,7 +293,7 @@ class TooDeep(Exception):
 def _too_deep_at(text: str) -> tuple[int, int]:
     """Line and column of the ``{`` that opens a section deeper than MAX_DEPTH."""
     depth = 0
-    for m in re.finditer(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"|#[^\n]*|[{}]', text):
+    for m in syntax().nesting.finditer(text):
         c = m.group()
         if c == "{":
             depth += 1
@@ -351,6 +380,9 @@ def write_parser(path: str = PARSER_MODULE) -> None:
             "# under the Mozilla Public License 2.0, as its own header below says.)\n"
             "# ruff: noqa\n"
             f"GRAMMAR_SHA256 = {_grammar_sha256(text)!r}\n"
+            "# The patterns of the grammar's pieces (lvmread.metadata.PIECES), which the\n"
+            "# parser's tables do not keep: no token is made of them alone.\n"
+            f"TERMINALS = {grammar_patterns(text)!r}\n"
         )
         f.write(out.getvalue())
 
@@ -375,6 +407,10 @@ class LarkRuntime:
             self._lark = None
             self.Transformer = module.Transformer
         self._module = module
+        #: the regex of each of the grammar's :data:`PIECES`
+        self.patterns: dict[str, str] = (
+            grammar_patterns(grammar_text()) if self._lark else module.TERMINALS
+        )
         self.LarkError = module.LarkError
         self.UnexpectedInput = module.UnexpectedInput
         self.UnexpectedCharacters = module.UnexpectedCharacters
@@ -402,6 +438,12 @@ def _standalone():
 def lark_runtime() -> LarkRuntime:
     """The :class:`LarkRuntime` of this process (made once, on first use)."""
     return LarkRuntime(_standalone())
+
+
+@cache
+def syntax() -> Syntax:
+    """The :class:`Syntax` of this process's grammar (made once, on first use)."""
+    return Syntax(lark_runtime().patterns)
 
 
 @cache

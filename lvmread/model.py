@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from .errors import MetadataError
+from .layout import SECTOR_SIZE
 
 if TYPE_CHECKING:
     from .pv import PVDevice
 
-SECTOR = 512
+SECTOR = SECTOR_SIZE
 
 # Flags a segment type may carry (``type = "cache-pool+METADATA_FORMAT"``); lvm2 reads each
 # into the LV's status (lib/format_text/flags.c, SEGTYPE_FLAG).

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
+from . import layout
 from .crc import lvm_crc
 from .errors import HeaderError, LvmReadError
-from .layout import LABEL_CRC_START
 from .pv import find_label
 from .source import InputFile, Source
 
@@ -262,10 +262,11 @@ def _labelled(source: Source, parts: list[Partition]) -> dict[int, bool]:
             continue
         if found is not None:
             buf = found[1]
-            at = int.from_bytes(buf[20:24], "little") + 32  # pv_header.device_size_xl
-            size = int.from_bytes(buf[at:at + 8], "little") if at + 8 <= len(buf) else -1
-            crc = int.from_bytes(buf[16:20], "little")
-            out[p.start] = size == p.size and crc == lvm_crc(buf[LABEL_CRC_START:])
+            lh = layout.label_header.parse(buf)
+            ph = (layout.parse_fixed(layout.pv_header, buf, lh.offset)
+                  if lh.offset + layout.fixed_size(layout.pv_header) <= len(buf) else None)
+            size = ph["device_size"] if ph is not None else -1
+            out[p.start] = size == p.size and lh.crc == lvm_crc(buf[layout.LABEL_CRC_START:])
     return out
 
 

@@ -27,7 +27,7 @@ def format_uuid(raw: bytes | str) -> str:
     """Format a 32-character LVM uuid the way lvm2 prints it (6-4-4-4-4-4-6)."""
     s = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
     s = s.replace("-", "")
-    if len(s) != 32:
+    if len(s) != layout.ID_LEN:
         return s
     cuts = (6, 10, 14, 18, 22, 26)
     parts, last = [], 0
@@ -187,6 +187,10 @@ class PVDevice:
         return self.data_areas[0].offset if self.data_areas else None
 
 
+_LABEL = layout.spans(layout.label_header)
+_MDA = layout.spans(layout.mda_header)
+
+
 def _areas(entries) -> list[Area]:
     return [Area(e.offset, e.size) for e in entries if e.offset or e.size]
 
@@ -197,7 +201,7 @@ def find_label(source: Source) -> Optional[tuple[int, bytes]]:
     head = source.pread(min(n, source.size), 0) if source.size else b""
     for sector in range(layout.LABEL_SCAN_SECTORS):
         buf = head[sector * layout.SECTOR_SIZE : (sector + 1) * layout.SECTOR_SIZE]
-        if len(buf) == layout.SECTOR_SIZE and buf[:8] == layout.LABEL_ID:
+        if len(buf) == layout.SECTOR_SIZE and buf.startswith(layout.LABEL_ID):
             return sector, buf
     return None
 
@@ -232,11 +236,11 @@ def read_pv(source: Source) -> PVDevice:
         raise LabelError(
             f"label type {lh.type!r} is not {layout.LVM2_LABEL_TYPE!r}", file=source.path, offset=at
         )
-    if not 32 <= lh.offset < layout.SECTOR_SIZE:
+    if not layout.LABEL_HEADER_SIZE <= lh.offset < layout.SECTOR_SIZE:
         raise HeaderError(
             f"pv_header offset {lh.offset} lies outside the label sector",
             file=source.path,
-            offset=at + 20,
+            offset=at + _LABEL["offset"][0],
         )
     body = buf[lh.offset :]
     try:
@@ -250,14 +254,14 @@ def read_pv(source: Source) -> PVDevice:
     used = _pv_header_len(ph)
     ext_version = ext_flags = 0
     boot: list[Area] = []
-    if len(body) - used >= 8:
+    if len(body) - used >= layout.fixed_size(layout.pv_header_extension):
         try:
             ext = layout.pv_header_extension.parse(body[used:])
             ext_version, ext_flags = ext.version, ext.flags
             if ext_version:
                 boot = _areas(ext.bootloader_areas)
         except ConstructError:
-            if int.from_bytes(body[used : used + 4], "little"):
+            if layout.parse_fixed(layout.pv_header_extension, body, used)["version"]:
                 raise HeaderError(
                     "pv_header extension's bootloader list does not end inside the label sector",
                     file=source.path,
@@ -281,7 +285,9 @@ def read_pv(source: Source) -> PVDevice:
 
 
 def _pv_header_len(ph) -> int:
-    return layout.ID_LEN + 8 + 16 * (len(ph.data_areas) + len(ph.metadata_areas))
+    return layout.fixed_size(layout.pv_header) + layout.DISK_LOCN_SIZE * (
+        len(ph.data_areas) + len(ph.metadata_areas)
+    )
 
 
 def read_mda(source: Source, index: int, area: Area) -> MetadataArea:
@@ -292,7 +298,7 @@ def read_mda(source: Source, index: int, area: Area) -> MetadataArea:
         if area.size < layout.MDA_HEADER_SIZE:
             raise HeaderError(
                 f"metadata area {index} (offset {area.offset}, size {area.size}) is smaller "
-                "than its 512-byte header",
+                f"than its {layout.MDA_HEADER_SIZE}-byte header",
                 file=source.path,
                 offset=at,
             )
@@ -317,33 +323,33 @@ def read_mda(source: Source, index: int, area: Area) -> MetadataArea:
             raise HeaderError(
                 f"metadata area {index} header has wrong magic {hdr.magic!r}",
                 file=source.path,
-                offset=at + 4,
+                offset=at + _MDA["magic"][0],
             )
         if hdr.version != layout.FMTT_VERSION:
             raise HeaderError(
                 f"metadata area {index} header version {hdr.version} is not 1",
                 file=source.path,
-                offset=at + 20,
+                offset=at + _MDA["version"][0],
             )
         if hdr.start != area.offset:
             raise HeaderError(
                 f"metadata area {index} header start {hdr.start} is not the area's offset "
                 f"{area.offset}",
                 file=source.path,
-                offset=at + 24,
+                offset=at + _MDA["start"][0],
             )
         if hdr.size != area.size:
             raise HeaderError(
                 f"metadata area {index} header size {hdr.size} is not the area's size {area.size}",
                 file=source.path,
-                offset=at + 32,
+                offset=at + _MDA["size"][0],
             )
         mda.header = hdr
     except ConstructError:
         mda.error = HeaderError(
             f"metadata area {index} raw location list is not terminated",
             file=source.path,
-            offset=at + 40,
+            offset=at + layout.RAW_LOCNS_START,
         )
     except LvmReadError as exc:
         mda.error = exc

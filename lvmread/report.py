@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
+from .layout import SECTOR_SIZE
 from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
 from .segtypes import handler
 
@@ -403,7 +404,7 @@ def lv_metadata_size(lv: LogicalVolume) -> Optional[int]:
         return None
     if _uses_cachevol(seg):
         n = seg.raw.get("metadata_len")
-        return n * 512 if isinstance(n, int) else 0
+        return n * SECTOR_SIZE if isinstance(n, int) else 0
     if not lv.lvm2_status.isdisjoint(("THIN_POOL", "CACHE_POOL")):
         return seg.metadata_lv.size if seg.metadata_lv is not None else 0
     return None
@@ -653,9 +654,9 @@ def seg_row(seg: Segment) -> dict:
         "seg_size_pe": seg.extent_count,
         "stripes": seg.stripes,
         "data_stripes": seg.data_stripes,
-        "stripe_size": seg.stripe_size * 512,
-        "region_size": region_size(seg) * 512,
-        "chunk_size": chunk_size(seg) * 512,
+        "stripe_size": seg.stripe_size * SECTOR_SIZE,
+        "region_size": region_size(seg) * SECTOR_SIZE,
+        "chunk_size": chunk_size(seg) * SECTOR_SIZE,
         "seg_pe_ranges": pe_ranges_field(seg),
         "seg_le_ranges": le_ranges_field(seg),
         "devices": devices_field(seg),
@@ -701,14 +702,14 @@ def vg_report(vg: VolumeGroup) -> dict:
                 "vg_name": vg.name,
                 "pv_uuid": pv.uuid,
                 "pe_start": pv.pe_start_bytes,
-                "dev_size": pv.device.source.size if pv.device else pv.dev_size * 512,
-                "pv_size": pv.pe_count * es if pv.pe_count else pv.dev_size * 512,
+                "dev_size": pv.device.source.size if pv.device else pv.dev_size * SECTOR_SIZE,
+                "pv_size": pv.pe_count * es if pv.pe_count else pv.dev_size * SECTOR_SIZE,
                 "pv_pe_count": pv.pe_count,
                 "pv_pe_alloc_count": alloc,
                 "pv_free": (pv.pe_count - alloc) * es,
                 "pv_tags": ",".join(sorted(pv.tags)),
-                "pv_ba_start": pv.ba_start * 512,
-                "pv_ba_size": pv.ba_size * 512,
+                "pv_ba_start": pv.ba_start * SECTOR_SIZE,
+                "pv_ba_size": pv.ba_size * SECTOR_SIZE,
                 "pv_missing": "missing" if pv.missing else "",
                 **_mda_fields(pv),
             }

@@ -94,7 +94,7 @@ def scan_area(mda: MetadataArea, pv: Optional[PVDevice] = None) -> list[Version]
     find = doubled.find
     pos = find(b" {", 0, rsize + 256)
     # Only boundaries whose first line can be "name {" are tried (a fast pre-filter).
-    for p in range(0, rsize, 512):
+    for p in range(0, rsize, layout.SECTOR_SIZE):
         if pos < 0:
             break
         if pos < p:

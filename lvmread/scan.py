@@ -300,7 +300,7 @@ def _pick_device(
 
     def rank(dev: PVDevice) -> tuple[int, int, str, int]:
         meta = 0 if any(id(m) in holds for m in dev.metadata_areas) else 1
-        size = 0 if dev.source.size >> 9 == pv.dev_size else 1
+        size = 0 if dev.source.size // SECTOR_SIZE == pv.dev_size else 1
         return meta, size, dev.name, dev.source.start
 
     ranks = sorted((rank(dev), i) for i, dev in enumerate(devs))

@@ -397,3 +397,21 @@ def test_unterminated_lists_raise_construct_errors() -> None:
         layout.pv_header.parse(body)
     with pytest.raises(ConstructError):
         layout.mda_header.parse(b"\x00" * 40 + b"\x01" * 472)
+
+
+def test_offsets_come_from_the_structs():
+    """The sizes and offsets pv.py and dump.py use are those of lvm2's layout.h structs."""
+    assert layout.SECTOR_SIZE == 512 and layout.MDA_HEADER_SIZE == layout.SECTOR_SIZE
+    assert layout.LABEL_HEADER_SIZE == 32 and layout.LABEL_CRC_START == 20
+    assert layout.spans(layout.label_header) == {
+        "id": (0, 8), "sector": (8, 8), "crc": (16, 4), "offset": (20, 4), "type": (24, 8)}
+    assert layout.DISK_LOCN_SIZE == 16 and layout.RAW_LOCN_SIZE == 24
+    assert layout.fixed_size(layout.pv_header) == 40  # uuid[32], device_size
+    assert layout.fixed_size(layout.pv_header_extension) == 8
+    assert layout.MDA_CRC_START == 4 and layout.RAW_LOCNS_START == 40
+    assert layout.spans(layout.mda_header)["size"] == (32, 8)
+    buf = bytes(range(64))
+    fixed = layout.parse_fixed(layout.mda_header, buf)
+    assert fixed["magic"] == buf[4:20]
+    assert fixed["start"] == int.from_bytes(buf[24:32], "little")
+    assert "raw_locns" not in fixed

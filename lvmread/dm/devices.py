@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from lvmread.dm.errors import DMDeviceError, DMIOError
+from lvmread.dm.table import SECTOR_SHIFT
 
 #: the kernel's limit on iovecs per call (preadv refuses more)
 try:
@@ -154,7 +155,7 @@ class Device(ABC):
     @property
     def sectors(self) -> int:
         """Size in whole 512-byte sectors (as the kernel's ``bdev_nr_sectors``)."""
-        return self.size >> 9
+        return self.size >> SECTOR_SHIFT
 
     def flat_range(self, offset: int, length: int) -> Optional[Tuple[FileDevice, int]]:
         """``(file device, byte offset in its file)`` if these bytes are one contiguous

@@ -34,7 +34,7 @@ def _lv_report(ds, lv, quiet: bool) -> None:
     """Warnings about one LV and the sub-LVs it is built from (--seqno)."""
     if quiet or not ds.lv_warnings:
         return
-    from .history import lv_closure
+    from .reuse import lv_closure
 
     for name in sorted(lv_closure(lv.vg, lv.name)):
         for w in ds.lv_warnings.get(lv.vg.lvs[name].uuid, []):

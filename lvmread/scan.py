@@ -368,7 +368,7 @@ def open_disks(
     ds.vgs.sort(key=lambda v: (v.name, v.uuid))
     ds.warnings.extend(duplicate_vg_names(ds.vgs))
     if seqno is not None:
-        from .history import note_reuse
+        from .reuse import note_reuse
 
         for built in ds.vgs:
             note_reuse(ds, built)

@@ -315,9 +315,19 @@ class Target(ABC):
         max_plans = self.max_plans
         preadv = os.preadv
         plan_for = self._plan
+        # a read inside one run of a period (a chunk) needs no plan: per run, its file and
+        # where the run starts in the file at row 0
+        within = [
+            None if p is None or len(p) != 1 else p[0]
+            for p in (plan_for(j * advance, advance) for j in range(period // advance))
+        ]
 
         def read(buf: Buffer, offset: int, length: int) -> bool:
             row, phase = divmod(offset, period)
+            j, into = divmod(phase, advance)
+            one = within[j]
+            if one is not None and into + length <= advance:
+                return preadv(one[0].fd, (buf,), one[2] + row * advance + into) == length
             plan = plans.get((phase, length), _UNPLANNED)
             if plan is _UNPLANNED:
                 if len(plans) >= max_plans:

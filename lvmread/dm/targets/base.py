@@ -294,10 +294,11 @@ class Target(ABC):
     def fast_reader(self) -> Optional[FastRead]:
         """A :data:`~lvmread.dm.devices.FastRead` that reads this target's bytes with
         system calls alone (no Python per chunk or page), or None when there is none:
-        that of a :meth:`flat` target, or, when every device area is a plain range of a
-        host file, one ``preadv`` per file range the runs of a read fill.  A periodic
-        target's runs are planned once per shape of read (where it starts within a
-        period, and its length; a sequential reader has one)."""
+        that of a :meth:`flat` target (one ``preadv``), or, for a :attr:`periodic` target
+        whose device areas are plain ranges of host files, one ``preadv`` per file range
+        the runs of a read fill: a read inside one run of a period is one ``preadv``,
+        others are planned once per shape (where the read starts within a period, and its
+        length; a sequential reader has one)."""
         flat = self.flat()
         if flat is not None:
             return flat_reader(*flat)

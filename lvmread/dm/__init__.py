@@ -12,22 +12,20 @@ This package knows nothing of LVM; it imports nothing from lvmread outside
         print(lv.table_text(), end="")   # 0 16384 linear pv0 2048
 
 Tables use the ``dmsetup table`` syntax (:mod:`lvmread.dm.table`); target types
-live one per module in :mod:`lvmread.dm.targets`; underlying devices in
-:mod:`lvmread.dm.devices`.
+live one per module in :mod:`lvmread.dm.targets`, each saying where a range goes
+(``map``), from which the core derives reads, fast paths and ranges
+(:mod:`lvmread.dm.targets.base`); a loaded table is :mod:`lvmread.dm.mapping`, the
+file object over it :mod:`lvmread.dm.mapped_device`, the registry of mapped devices
+:mod:`lvmread.dm.mapper`; underlying devices are in :mod:`lvmread.dm.devices`.
 """
 
 from __future__ import annotations
 
 from lvmread.dm.devices import Device, FileDevice, ObjectDevice, RegionDevice
 from lvmread.dm.errors import DMDeviceError, DMError, DMIOError, DMTableError
-from lvmread.dm.mapper import (
-    DM_MAJOR,
-    MAX_STACK_DEPTH,
-    DeviceMapper,
-    MappedDevice,
-    Table,
-    build_table,
-)
+from lvmread.dm.mapped_device import MappedDevice
+from lvmread.dm.mapper import DM_MAJOR, DeviceMapper
+from lvmread.dm.mapping import MAX_STACK_DEPTH, Table, build_table
 from lvmread.dm.table import (
     SECTOR_SIZE,
     TableEntry,

@@ -11,7 +11,7 @@ error, not an end of file).  Implementations:
 * :class:`ObjectDevice`: any object with ``size`` and ``preadinto(buf, offset)``
   or ``pread(length, offset)``;
 * :class:`RegionDevice`: a byte range of another device;
-* a mapped device's table (:class:`lvmread.dm.mapper.Table`), for stacking.
+* a mapped device's table (:class:`lvmread.dm.mapping.Table`), for stacking.
 
 :func:`open_host_device` resolves a ``MAJOR:MINOR`` token through
 ``/sys/dev/block`` or opens a path, as the kernel's ``dm_get_device()`` does.

@@ -15,7 +15,7 @@ characters or ``#``, ``\xHH`` (two hex digits) in a line stands for the byte
 only where needed: ``/a b#c`` is written ``/a\ b\x23c``.
 
 This module only deals with text; building targets from entries and validating
-them against devices is :mod:`lvmread.dm.mapper`'s job.
+them against devices is :mod:`lvmread.dm.mapping`'s job.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 ``linear``, ``striped``, ``zero`` and ``error`` are built in.  A new target
 type (snapshot, thin, raid, crypt, verity, ...) is a module here whose
-:class:`Target` subclass is decorated with :func:`register_target`;
+:class:`Target` subclass (a constructor from the table's arguments and a
+``map(offset, length)`` returning :class:`Run` objects; copy ``linear.py``, or
+``striped.py`` for a mapping that repeats) is decorated with :func:`register_target`;
 :func:`lookup_target` imports ``lvmread.dm.targets.<name>`` on first use, so
 the core need not change.
 """
@@ -15,6 +17,7 @@ from lvmread.dm.targets.base import (
     DeviceArea,
     DeviceLookup,
     DeviceRef,
+    Run,
     Target,
     TargetContext,
     lookup_target,
@@ -27,6 +30,7 @@ __all__ = [
     "DeviceArea",
     "DeviceLookup",
     "DeviceRef",
+    "Run",
     "Target",
     "TargetContext",
     "lookup_target",

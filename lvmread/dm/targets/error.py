@@ -8,23 +8,15 @@ kernel's error target has no status function.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List
 
-from lvmread.dm.devices import Buffer
-from lvmread.dm.errors import DMIOError
 from lvmread.dm.table import SECTOR_SHIFT
-from lvmread.dm.targets.base import (
-    DeviceArea,
-    DeviceRef,
-    Target,
-    TargetContext,
-    register_target,
-)
+from lvmread.dm.targets.base import ERROR, DeviceRef, Run, Target, TargetContext, register_target
 
 
 @register_target
 class ErrorTarget(Target):
-    """``error``: reading any sector raises :class:`DMIOError`."""
+    """``error``: reading any sector raises :class:`~lvmread.dm.errors.DMIOError`."""
 
     name = "error"
 
@@ -36,20 +28,9 @@ class ErrorTarget(Target):
             self.offset = ctx.sector_arg(1)
             self.ref = ctx.device_arg(0)
 
-    def preadinto(self, buf: Buffer, offset: int) -> None:
-        raise DMIOError(
-            "I/O error (error target)",
-            device=self.md_name,
-            sector=(self.begin + (offset >> SECTOR_SHIFT)),
-        )
-
-    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
-        return [(offset, length)] if kind == "error" and length > 0 else []
+    def map(self, offset: int, length: int) -> List[Run]:
+        # the device (if any) is named so that its area is checked, never read
+        return [Run(self.ref, (self.offset << SECTOR_SHIFT) + offset, length, ERROR)]
 
     def args(self) -> List[str]:
         return []  # the kernel's error target has no status: it prints no arguments
-
-    def device_areas(self) -> List[DeviceArea]:
-        if self.ref is None:
-            return []
-        return [DeviceArea(self.ref, self.offset, self.length)]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List
 
-from lvmread.dm.devices import Buffer
-from lvmread.dm.targets.base import Target, TargetContext, register_target
-
-_ZEROS = bytes(1 << 20)
+from lvmread.dm.targets.base import ZERO, Run, Target, TargetContext, register_target
 
 
 @register_target
@@ -21,18 +18,8 @@ class ZeroTarget(Target):
         if ctx.args:
             raise ctx.error("no arguments required", 0)
 
-    def preadinto(self, buf: Buffer, offset: int) -> None:
-        mv = memoryview(buf).cast("B")
-        step = len(_ZEROS)
-        for i in range(0, len(mv), step):
-            part = mv[i : i + step]
-            part[:] = _ZEROS[: len(part)]
-
-    def pread(self, length: int, offset: int) -> bytes:
-        return bytes(length)
-
-    def mapped_ranges(self, kind: str, offset: int, length: int) -> List[Tuple[int, int]]:
-        return [(offset, length)] if kind == "zero" and length > 0 else []
+    def map(self, offset: int, length: int) -> List[Run]:
+        return [Run(None, 0, length, ZERO)]
 
     def args(self) -> List[str]:
         return []

@@ -249,8 +249,8 @@ def test_history_save_onto_a_file(fixture_images, tmp_path) -> None:
 def test_reuse_check_is_not_quadratic() -> None:
     """``--seqno`` compares the LVs of one version with every later one: 1,000 LVs in 17
     versions took 9 s (every LV against every extent of every version)."""
-    from lvmread.reuse import reuse_warnings
     from lvmread.model import build_vg
+    from lvmread.reuse import reuse_warnings
 
     def vg(seqno: int, n: int, shift: int):
         lvs = {}

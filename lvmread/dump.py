@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import layout
 from .crc import lvm_crc
 from .errors import LvmReadError
-from .pv import MAX_METADATA_TEXT
+from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from .source import Source
@@ -383,9 +383,9 @@ def _dump_text(
 
 
 def dump_input(path: str) -> dict[str, Any]:
-    """Dump every PV of one input where lvm2 would look (:func:`~lvmread.scan.label_sources`):
+    """Dump every PV of one input where lvm2 would look (:func:`~lvmread.partitions.label_sources`):
     the whole device if it has a label and no partition table, else its partitions."""
-    from .scan import label_sources
+    from .partitions import label_sources
     from .source import open_input
 
     warnings: list[str] = []

@@ -158,3 +158,8 @@ __all__ = [
     "pv_header_extension",
     "raw_locn",
 ]
+
+MAX_METADATA_TEXT = 16 << 20
+"""The largest metadata text lvmread reads or parses, wherever it comes from (lvm2's own
+VGs stay far below: about 1 KiB per LV, so this is some 15,000 LVs; parsing it takes a few
+seconds)."""

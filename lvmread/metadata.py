@@ -15,6 +15,7 @@ from functools import cache
 from typing import NamedTuple, Optional, Union
 
 from .errors import MetadataError, MetadataSyntaxError
+from .layout import MAX_METADATA_TEXT
 
 GRAMMAR_FILE = "lvm_metadata.lark"
 
@@ -268,10 +269,6 @@ def _warned(tree: dict, source: Optional[str]) -> MetadataTree:
     return out
 
 
-MAX_METADATA_TEXT = 16 << 20
-"""The largest metadata text lvmread reads or parses, wherever it comes from (lvm2's own
-VGs stay far below: about 1 KiB per LV, so this is some 15,000 LVs; parsing it takes a few
-seconds)."""
 
 
 def over_limit(size: int) -> Optional[str]:

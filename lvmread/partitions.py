@@ -21,8 +21,8 @@ from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
 from . import layout
 from .crc import lvm_crc
-from .errors import HeaderError, LvmReadError
-from .pv import find_label
+from .errors import HeaderError, LabelError, LvmReadError
+from .pv import find_label, read_pv
 from .source import InputFile, Source
 
 MBR_SIZE = 512
@@ -432,3 +432,67 @@ def _read_gpt(source: Source, ss: int, lba: int, raw: bytes,
         _check_end(source, p, warnings)
         parts.append(p)
     return parts
+
+
+# --- where lvm2 looks for PVs ---------------------------------------------------
+
+def label_sources(infile: InputFile, warnings: list[str]) -> list[tuple[Source, int]]:
+    """Where lvm2 would look for PVs on one input: (source, label sector) of each label.
+
+    The whole device, if it carries a label and no partition table; else each partition
+    that carries one. As lvm2's "partitioned" filter does, a label on the whole device
+    is not used when the device holds a partition table (:func:`has_partition_table`):
+    such a label is usually left from before the disk was partitioned. It is named in a
+    warning; if no partition carries a label, it is the error (never a silent "no PV").
+    """
+    whole = infile.whole
+    found = find_label(whole)
+    if found is not None and not has_partition_table(whole):
+        return [(whole, found[0])]
+    stale = _stale_label(whole, found[0]) if found is not None else None
+    try:
+        parts = partition_sources(infile, warnings)
+    except LvmReadError:
+        if stale is not None:
+            warnings.append(str(stale))
+        raise
+    out: list[tuple[Source, int]] = []
+    errors: list[LvmReadError] = []
+    for part in parts:
+        try:
+            f = find_label(part)
+        except LvmReadError as exc:  # a partition past the end of a truncated image
+            errors.append(exc)
+            continue
+        if f is not None:
+            out.append((part, f[0]))
+    if stale is not None:
+        if not out and not errors:
+            stale.message += "; no partition carries an LVM label"
+            raise stale
+        warnings.append(str(stale))
+    if not out and errors:
+        raise errors[0]
+    warnings.extend(str(exc) for exc in errors)
+    if not out:
+        raise LabelError(
+            "no LVM label in sectors 0-3 of the device or of any partition",
+            file=infile.path,
+            offset=0,
+        )
+    return out
+
+
+def _stale_label(whole: Source, sector: int) -> LabelError:
+    """The error (or warning) naming a whole-device label that lvm2 does not use."""
+    try:
+        pv = f"PV {read_pv(whole).uuid}"
+    except LvmReadError as exc:
+        pv = f"a PV whose label is unreadable ({exc.message})"
+    return LabelError(
+        f"LVM label in sector {sector} of the whole device ({pv}) is ignored, as lvm2 "
+        "ignores it: the device holds a partition table, so only its partitions are "
+        "scanned (a label left from before the disk was partitioned?)",
+        file=whole.path,
+        offset=whole.start + sector * layout.SECTOR_SIZE,
+    )

@@ -15,7 +15,7 @@ from construct import ConstructError
 from . import layout
 from .crc import lvm_crc
 from .errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
-from .metadata import MAX_METADATA_TEXT
+from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from .source import Source

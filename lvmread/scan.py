@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from .errors import (
     AmbiguousNameError,
-    LabelError,
     LvmReadError,
     MetadataError,
     UsageError,
@@ -19,86 +18,24 @@ from .errors import (
 from .layout import SECTOR_SIZE
 from .metadata import metadata_warnings, repeated_sections
 from .model import PhysicalVolume, VolumeGroup, build_vg
-from .pv import MetadataArea, PVDevice, find_label, read_pv
+from .partitions import label_sources
+from .pv import MetadataArea, PVDevice, read_pv
 from .vgread.copies import MetadataCopy, Version, listed_pvs, lists_pv, parse_copy
 
 if TYPE_CHECKING:
     from .activate import Activator
     from .history import History
-    from .source import InputFile, Source
+    from .source import InputFile
 
 __all__ = [
-    "DiskSet", "MetadataCopy", "attach_devices", "build", "find_pvs", "label_sources",
+    "DiskSet", "MetadataCopy", "attach_devices", "build", "find_pvs",
     "listed_pvs", "lists_pv", "open_disks", "parse_copy", "read_copies", "scan",
 ]
 
 
-def label_sources(infile: InputFile, warnings: list[str]) -> list[tuple[Source, int]]:
-    """Where lvm2 would look for PVs on one input: (source, label sector) of each label.
-
-    The whole device, if it carries a label and no partition table; else each partition
-    that carries one. As lvm2's "partitioned" filter does, a label on the whole device
-    is not used when the device holds a partition table (:func:`has_partition_table`):
-    such a label is usually left from before the disk was partitioned. It is named in a
-    warning; if no partition carries a label, it is the error (never a silent "no PV").
-    """
-    from .partitions import has_partition_table, partition_sources
-
-    whole = infile.whole
-    found = find_label(whole)
-    if found is not None and not has_partition_table(whole):
-        return [(whole, found[0])]
-    stale = _stale_label(whole, found[0]) if found is not None else None
-    try:
-        parts = partition_sources(infile, warnings)
-    except LvmReadError:
-        if stale is not None:
-            warnings.append(str(stale))
-        raise
-    out: list[tuple[Source, int]] = []
-    errors: list[LvmReadError] = []
-    for part in parts:
-        try:
-            f = find_label(part)
-        except LvmReadError as exc:  # a partition past the end of a truncated image
-            errors.append(exc)
-            continue
-        if f is not None:
-            out.append((part, f[0]))
-    if stale is not None:
-        if not out and not errors:
-            stale.message += "; no partition carries an LVM label"
-            raise stale
-        warnings.append(str(stale))
-    if not out and errors:
-        raise errors[0]
-    warnings.extend(str(exc) for exc in errors)
-    if not out:
-        raise LabelError(
-            "no LVM label in sectors 0-3 of the device or of any partition",
-            file=infile.path,
-            offset=0,
-        )
-    return out
-
-
-def _stale_label(whole: Source, sector: int) -> LabelError:
-    """The error (or warning) naming a whole-device label that lvm2 does not use."""
-    try:
-        pv = f"PV {read_pv(whole).uuid}"
-    except LvmReadError as exc:
-        pv = f"a PV whose label is unreadable ({exc.message})"
-    return LabelError(
-        f"LVM label in sector {sector} of the whole device ({pv}) is ignored, as lvm2 "
-        "ignores it: the device holds a partition table, so only its partitions are "
-        "scanned (a label left from before the disk was partitioned?)",
-        file=whole.path,
-        offset=whole.start + sector * SECTOR_SIZE,
-    )
-
-
 def find_pvs(infile: InputFile, warnings: list[str]) -> list[PVDevice]:
-    """The PVs of one input: the whole device, or its partitions (:func:`label_sources`)."""
+    """The PVs of one input: the whole device, or its partitions
+    (:func:`~lvmread.partitions.label_sources`)."""
     pvs: list[PVDevice] = []
     errors: list[LvmReadError] = []
     for source, _sector in label_sources(infile, warnings):

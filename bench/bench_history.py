@@ -108,8 +108,8 @@ def oracle_image(work: Path) -> Path:
 
 def mda_of(img: Path) -> tuple[int, int]:
     sys.path.insert(0, str(ROOT))
-    from lvmread.pv import read_pv
-    from lvmread.source import open_input
+    from lvmread.inputs.source import open_input
+    from lvmread.ondisk.pv import read_pv
 
     with open_input(str(img)) as f:
         m = read_pv(f.whole).metadata_areas[0]

@@ -45,7 +45,7 @@ LVMREAD = [sys.executable, "-m", "lvmread.cli"]
 BUDGET = 1.0  # seconds per MB of metadata
 MDA_HEADER = 512
 
-from lvmread.crc import lvm_crc  # noqa: E402
+from lvmread.ondisk.crc import lvm_crc  # noqa: E402
 
 # ------------------------------------------------------------------ the image
 

@@ -50,9 +50,9 @@ def main() -> None:
         with lzma.open(ROOT / "fixtures/many_lvs/disk.img.xz") as fin, open(image, "wb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
 
-        from lvmread.metadata import _parser, parse_metadata
-        from lvmread.pv import read_pv
-        from lvmread.source import open_input
+        from lvmread.inputs.source import open_input
+        from lvmread.ondisk.pv import read_pv
+        from lvmread.text.metadata import _parser, parse_metadata
 
         with open_input(str(image)) as infile:
             text = read_pv(infile.whole).metadata_areas[0].current().text

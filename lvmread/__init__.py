@@ -15,7 +15,7 @@ from .errors import LvmReadError
 if TYPE_CHECKING:
     import os
 
-    from .scan import DiskSet
+    from .vgread.scan import DiskSet
 
 __version__ = "0.1.0"
 __all__ = ["LvmReadError", "open", "__version__"]
@@ -33,7 +33,7 @@ def open(
 ) -> DiskSet:
     """Open disk images or devices read-only and assemble the LVM volume groups on them.
 
-    Returns a :class:`~lvmread.scan.DiskSet`: iterate it for the VGs, or use
+    Returns a :class:`~lvmread.vgread.scan.DiskSet`: iterate it for the VGs, or use
     ``disks.vg(name)`` and ``disks.lv("VG/LV")`` (a VG name that two VGs carry is ambiguous
     and refused: give the VG uuid); ``disks.errors`` and ``disks.warnings`` hold what could
     not be read. Close it (or use ``with``) to close the inputs.
@@ -42,7 +42,7 @@ def open(
     metadata ring); ``metadata`` adds lvm2 backup or archive files as metadata sources;
     ``vg`` keeps only the VG(s) of that name, or the VG of that uuid.
     """
-    from .scan import open_disks
+    from .vgread.scan import open_disks
 
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]  # type: ignore[list-item]

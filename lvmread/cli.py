@@ -7,7 +7,7 @@ import sys
 from typing import Callable, Optional
 
 from .errors import AmbiguousNameError, LvmReadError, UsageError, summarise
-from .printable import printable
+from .report.printable import printable
 
 PROG = "lvmread"
 
@@ -34,7 +34,7 @@ def _lv_report(ds, lv, quiet: bool) -> None:
     """Warnings about one LV and the sub-LVs it is built from (--seqno)."""
     if quiet or not ds.lv_warnings:
         return
-    from .reuse import lv_closure
+    from .forensics.reuse import lv_closure
 
     for name in sorted(lv_closure(lv.vg, lv.name)):
         for w in ds.lv_warnings.get(lv.vg.lvs[name].uuid, []):
@@ -42,7 +42,7 @@ def _lv_report(ds, lv, quiet: bool) -> None:
 
 
 def _open(args: argparse.Namespace, vg: Optional[str] = None):
-    from .scan import open_disks
+    from .vgread.scan import open_disks
 
     seqno = getattr(args, "seqno", None)
     vg = getattr(args, "vg", None) or (vg if seqno is not None else None)
@@ -56,7 +56,7 @@ def _spec_vg(spec: str) -> Optional[str]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from .report import full_report, table, write_json
+    from .report.lvs import full_report, table, write_json
 
     with _open(args) as ds:
         if args.json:
@@ -172,15 +172,15 @@ def _forensic_options(p, seqno: bool = True) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import History
-    from .ring import scan_pvs
-    from .scan import scan
+    from .forensics.history import History
+    from .vgread.ring import scan_pvs
+    from .vgread.scan import scan
 
     with scan(args.images) as ds:
         warnings: list[str] = list(ds.warnings)
         versions = scan_pvs(ds.pvs, warnings)
         if args.metadata:
-            from .backup import read_metadata_files
+            from .vgread.backup import read_metadata_files
 
             versions.extend(read_metadata_files(args.metadata, warnings))
         hist = History(versions).verify()
@@ -258,7 +258,7 @@ def _save_versions(versions, folder: str, guard) -> None:
 
 
 def _history_table(versions) -> str:
-    from .report import format_time
+    from .report.lvs import format_time
 
     head = ("SEQNO", "VG", "CREATED", "PV", "MDA", "OFFSET", "LENGTH", "CHECKSUM", "STATE",
             "DESCRIPTION")
@@ -287,12 +287,12 @@ def _history_table(versions) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff_versions, format_diff
-    from .scan import scan
+    from .forensics.diff import diff_versions, format_diff
+    from .vgread.scan import scan
 
     with scan(args.images) as ds:
         if args.metadata:
-            from .backup import read_metadata_files
+            from .vgread.backup import read_metadata_files
 
             ds.metadata_files = read_metadata_files(args.metadata, ds.warnings)
         if not ds.pvs and not ds.metadata_files and ds.errors:
@@ -309,7 +309,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    from .dump import dump_input, format_dump
+    from .ondisk.dump import dump_input, format_dump
 
     results = []
     status = 0

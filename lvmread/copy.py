@@ -73,11 +73,11 @@ class OutputGuard:
 
     What the inputs are connected to is found once (sysfs is read lazily, and once); each
     output is then one walk down from where it would land. ``inputs`` are
-    :class:`~lvmread.source.InputFile` objects or paths.
+    :class:`~lvmread.inputs.source.InputFile` objects or paths.
     """
 
     def __init__(self, inputs: Iterable, sysfs: str = "/sys") -> None:
-        from .blockdev import StorageGraph
+        from .inputs.blockdev import StorageGraph
 
         self.graph = StorageGraph(sysfs)
         #: the node of each input that exists (its path in ``graph.names``)
@@ -190,7 +190,7 @@ class OutputGuard:
 
 
 def _node(st: os.stat_result) -> tuple:
-    from .blockdev import file_node
+    from .inputs.blockdev import file_node
 
     return file_node(st)
 

@@ -18,8 +18,8 @@ import sys
 import pytest
 from conftest import ORACLE, load_oracle
 
-from lvmread.backup import read_metadata_file
-from lvmread.scan import open_disks
+from lvmread.vgread.backup import read_metadata_file
+from lvmread.vgread.scan import open_disks
 
 
 def _cli(*args, text: bool = True) -> subprocess.CompletedProcess:
@@ -31,8 +31,8 @@ def _cli(*args, text: bool = True) -> subprocess.CompletedProcess:
 
 def _zero_mdas(img) -> None:
     """Zero every metadata area of the PV on ``img`` (header and ring), as a wipe would."""
-    from lvmread.pv import read_pv
-    from lvmread.source import open_input
+    from lvmread.inputs.source import open_input
+    from lvmread.ondisk.pv import read_pv
 
     with open_input(str(img)) as f:
         areas = [(m.offset, m.size) for m in read_pv(f.whole).metadata_areas]

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from test_hostile import run
 
-from lvmread.crc import lvm_crc
 from lvmread.errors import MAX_WARNINGS
-from lvmread.model import build_vg
-from lvmread.validate import check_vg
+from lvmread.model.validate import check_vg
+from lvmread.model.volumes import build_vg
+from lvmread.ondisk.crc import lvm_crc
 
 MDA = 4096  # bigmda's metadata area: offset in the image (its size is in the mda_header)
 

@@ -15,7 +15,7 @@ from conftest import ORACLE, load_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lvmread.crc import INITIAL_CRC, lvm_crc
+from lvmread.ondisk.crc import INITIAL_CRC, lvm_crc
 
 
 def bitwise_crc(data: bytes, crc: int = 0xF597A6CF) -> int:

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from lvmread.blockdev import devno
 from lvmread.errors import ActivationError
+from lvmread.inputs.blockdev import devno
 
 
 def _fake_loop(sysfs, n: int, backing: str, offset: int = 0, sizelimit: int = 0, parts=()):
@@ -92,7 +92,7 @@ def _fake_block(sysfs, path: str, devno_: str, **files):
 def test_storage_of_partitions_loops_and_stacked_devices(tmp_path):
     """Where a device keeps its bytes: its disk and that disk's partitions, the file behind
     a loop device, the devices under a dm device; a file, the file itself."""
-    from lvmread.blockdev import block_storage, storage
+    from lvmread.inputs.blockdev import block_storage, storage
 
     img = tmp_path / "disk.img"
     img.write_bytes(b"\0" * 4096)

@@ -10,8 +10,8 @@ import sys
 
 from conftest import load_oracle
 
-from lvmread.diff import diff_versions
-from lvmread.scan import scan
+from lvmread.forensics.diff import diff_versions
+from lvmread.vgread.scan import scan
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
@@ -91,9 +91,9 @@ def test_segments_moved_and_tags(fixture_images):
     """A pvmove-like move (same size, other extents) and a tag change are 'changed'."""
     import copy
 
-    from lvmread.diff import diff_vgs
-    from lvmread.history import History
-    from lvmread.model import build_vg
+    from lvmread.forensics.diff import diff_vgs
+    from lvmread.forensics.history import History
+    from lvmread.model.volumes import build_vg
 
     img = fixture_images.folder("single") / "disk.img"
     with scan([str(img)]) as ds:

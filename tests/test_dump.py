@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import ORACLE, ORACLE_SCENARIOS, load_oracle
 
-from lvmread.dump import dump_input
+from lvmread.ondisk.dump import dump_input
 
 PVCK_CASES = [
     (scenario, image["file"], ORACLE / scenario / "guest" / f"pvck_headers_{dev}.txt")

@@ -18,10 +18,10 @@ import sys
 import pytest
 from conftest import ORACLE, load_oracle
 
-from lvmread.crc import lvm_crc
-from lvmread.history import History, header_fields, scan_pvs
-from lvmread.metadata import parse_metadata
-from lvmread.scan import scan
+from lvmread.forensics.history import History, header_fields, scan_pvs
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.text.metadata import parse_metadata
+from lvmread.vgread.scan import scan
 
 PVCK_LINE = re.compile(
     r"metadata at (\d+) length (\d+) crc ([0-9a-f]+) vg (\S+) seqno (\d+) id (\S+)"

@@ -18,9 +18,9 @@ import sys
 import pytest
 from conftest import load_oracle
 
-from lvmread.crc import lvm_crc
-from lvmread.history import History
-from lvmread.scan import open_disks
+from lvmread.forensics.history import History
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.vgread.scan import open_disks
 
 
 def _cli(*args) -> subprocess.CompletedProcess:

@@ -18,7 +18,7 @@ import pytest
 from conftest import FIXTURES, load_oracle
 
 from lvmread.errors import UsageError
-from lvmread.scan import open_disks
+from lvmread.vgread.scan import open_disks
 
 CONTENT = json.loads((FIXTURES / "removed" / "content.json").read_text())
 REMOVED = CONTENT["removed"]
@@ -152,7 +152,7 @@ def test_gaps_in_the_history_are_reported(fixture_images):
 def test_lost_versions_after_the_one_read_are_reported(fixture_images, tmp_path):
     import shutil
 
-    from lvmread.history import History
+    from lvmread.forensics.history import History
 
     o = load_oracle("history_wrap")
     src = fixture_images.folder("oracle/history_wrap") / o["images"][0]["file"]

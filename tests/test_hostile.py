@@ -1,11 +1,11 @@
-"""Regression tests for what fuzzing (bench/fuzz.py) and the property tests found.
+"""Regression tests for what fuzzing (tests/fuzz.py) and the property tests found.
 
 Each ``tests/fuzz_regressions/*.json`` is a recipe: a fixture, the changes that make the
 failing input (byte writes, truncations, checksum fixes, an edit of the metadata text with
 its checksums fixed), the commands that failed on it and what they must do now. The inputs
 are rebuilt from the fixtures here; the commands run as processes with a time and a memory
 bound (a regression must not take the test run down with it). Recipes saved by
-``bench/fuzz.py --out`` (plain byte writes) can be dropped into the folder as they are.
+``tests/fuzz.py --out`` (plain byte writes) can be dropped into the folder as they are.
 
 The other tests pin bugs that need no damaged image: ``cat -o /dev/null``, an output that
 is an input, read errors and unwritable outputs during ``cat``, ``history --save`` onto a
@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 import lvmread
-from lvmread.crc import lvm_crc
 from lvmread.errors import LvmIOError, LvmReadError
+from lvmread.ondisk.crc import lvm_crc
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted((Path(__file__).parent / "fuzz_regressions").glob("*.json"))
@@ -128,7 +128,7 @@ def _expand(cmd: list[str], paths: list[str], meta: Path) -> list[str]:
     for a in cmd:
         if a == "IMAGES":
             out.extend(paths)
-        elif a.startswith("IMAGE:"):  # bench/fuzz.py names one image so
+        elif a.startswith("IMAGE:"):  # tests/fuzz.py names one image so
             out.extend(p for p in paths if Path(p).name == a[len("IMAGE:"):])
         elif a == "META" or a.endswith("/meta.vg"):
             out.append(str(meta))
@@ -144,7 +144,7 @@ def test_fuzz_regression(path: Path, fixture_images, tmp_path) -> None:
     recipe = json.loads(path.read_text())
     paths = build(recipe, fixture_images, tmp_path)
     commands = recipe.get("commands") or _default_commands(paths)
-    if "command" in recipe and "commands" not in recipe:  # a recipe as bench/fuzz.py saves it
+    if "command" in recipe and "commands" not in recipe:  # a recipe as tests/fuzz.py saves it
         commands = [recipe["command"], *commands]
     allowed = recipe.get("expect_rc", [0, 1])
     stderr_all = stdout_all = ""
@@ -249,8 +249,8 @@ def test_history_save_onto_a_file(fixture_images, tmp_path) -> None:
 def test_reuse_check_is_not_quadratic() -> None:
     """``--seqno`` compares the LVs of one version with every later one: 1,000 LVs in 17
     versions took 9 s (every LV against every extent of every version)."""
-    from lvmread.model import build_vg
-    from lvmread.reuse import reuse_warnings
+    from lvmread.forensics.reuse import reuse_warnings
+    from lvmread.model.volumes import build_vg
 
     def vg(seqno: int, n: int, shift: int):
         lvs = {}
@@ -280,7 +280,7 @@ def _pv_with_text(path: Path, size: int, mda_size: int, text: bytes,
                   rl_size: int | None = None) -> None:
     """A sparse PV image: label in sector 1, one metadata area at 4096 of ``mda_size``
     bytes whose raw_locn 0 points at ``text`` (checksums right)."""
-    from lvmread import layout
+    from lvmread.ondisk import layout
 
     data = text + b"\0"
     with open(path, "wb") as f:

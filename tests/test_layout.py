@@ -17,7 +17,7 @@ from construct import ConstructError, Container, ListContainer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lvmread import layout
+from lvmread.ondisk import layout
 
 # --- pvck --dump headers --------------------------------------------------------------
 

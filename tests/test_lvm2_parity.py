@@ -20,7 +20,7 @@ from test_hostile import _edit_text
 
 import lvmread
 from lvmread.errors import LvmReadError
-from lvmread.metadata import metadata_warnings, parse_metadata
+from lvmread.text.metadata import metadata_warnings, parse_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 MDA = 4096  # the metadata area of the `single` fixture

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from lvmread.crc import lvm_crc
-from lvmread.history import History
-from lvmread.scan import open_disks
+from lvmread.forensics.history import History
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.vgread.scan import open_disks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

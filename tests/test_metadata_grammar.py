@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lvmread.errors import LvmReadError, MetadataSyntaxError
-from lvmread.metadata import parse_metadata
-from lvmread.pv import read_pv
-from lvmread.source import open_input
+from lvmread.inputs.source import open_input
+from lvmread.ondisk.pv import read_pv
+from lvmread.text.metadata import parse_metadata
 
 HEADER_KEYS = ["contents", "version", "description", "creation_host", "creation_time"]
 

@@ -11,9 +11,10 @@ import hashlib
 
 from conftest import ORACLE
 
-from lvmread import _metadata_parser as generated
-from lvmread import history, metadata
 from lvmread.errors import MetadataSyntaxError
+from lvmread.forensics import history
+from lvmread.text import _metadata_parser as generated
+from lvmread.text import metadata
 
 TEXTS = sorted(ORACLE.glob("*/guest/vgcfgbackup.txt"))
 
@@ -21,7 +22,7 @@ TEXTS = sorted(ORACLE.glob("*/guest/vgcfgbackup.txt"))
 def test_parser_was_made_from_this_grammar():
     text = metadata.grammar_text()
     assert generated.GRAMMAR_SHA256 == hashlib.sha256(text.encode()).hexdigest(), (
-        "grammar changed: run `python -m lvmread.metadata` to regenerate the parser"
+        "grammar changed: run `python -m lvmread.text.metadata` to regenerate the parser"
     )
     assert metadata.lark_runtime().standalone
 
@@ -68,7 +69,7 @@ def test_runtime_imports_nothing_of_lark():
     import sys
 
     code = (
-        "import sys, lvmread.metadata as m\n"
+        "import sys, lvmread.text.metadata as m\n"
         "m.parse_metadata('vg {\\nid = \"x\"\\n}\\n')\n"
         "print(sorted(n for n in sys.modules if n == 'lark' or n.startswith('lark.')))"
     )

@@ -1,7 +1,7 @@
 """`lvmread ls --json` against lvm2's own reports of the oracle disks (real lvm2, real kernel).
 
 The oracle ran ``lvs`` with the LVs active; lvmread reads the disks and reports every LV as
-lvm2 does for an LV that is not active (see :mod:`lvmread.report`). :func:`_inactive` turns
+lvm2 does for an LV that is not active (see :mod:`lvmread.report.lvs`). :func:`_inactive` turns
 the oracle's ``lv_attr`` into what lvm2 prints for the same LV inactive; every other field is
 compared as lvm2 printed it.
 """
@@ -17,9 +17,9 @@ from typing import Optional
 import pytest
 from conftest import ORACLE, ORACLE_SCENARIOS, load_oracle
 
-from lvmread.metadata import parse_metadata
-from lvmread.model import build_vg, split_segtype
-from lvmread.report import human_size
+from lvmread.model.volumes import build_vg, split_segtype
+from lvmread.report.lvs import human_size
+from lvmread.text.metadata import parse_metadata
 
 
 def _b(v: str) -> int:

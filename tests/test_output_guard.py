@@ -22,9 +22,9 @@ from typing import Iterator
 
 import pytest
 
-from lvmread.blockdev import StorageGraph
 from lvmread.copy import OutputGuard, check_output
 from lvmread.errors import UsageError
+from lvmread.inputs.blockdev import StorageGraph
 
 ROOT = Path(__file__).resolve().parent.parent
 NEVER = "lvmread never writes to its inputs"

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from lvmread.crc import lvm_crc
 from lvmread.errors import LvmReadError
-from lvmread.partitions import find_partitions, has_partition_table
-from lvmread.source import open_input
+from lvmread.inputs.source import open_input
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.ondisk.partitions import find_partitions, has_partition_table
 
 ROOT = Path(__file__).resolve().parent.parent
 P1_STALE = 4096 * 512  # stale: p1 starts at sector 4096 (fixtures/make_fixtures.sh)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from lvmread.errors import HeaderError, LvmIOError
-from lvmread.partitions import (
+from lvmread.inputs.source import open_input
+from lvmread.ondisk.partitions import (
     LVM_GPT_TYPE,
     GptEntry,
     GptHeader,
@@ -21,7 +22,6 @@ from lvmread.partitions import (
     find_partitions,
     partition_sources,
 )
-from lvmread.source import open_input
 
 MiB = 1 << 20
 SFDISK = shutil.which("sfdisk")

@@ -30,11 +30,11 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lvmread import layout
-from lvmread.crc import lvm_crc
 from lvmread.errors import LvmIOError, LvmReadError, MetadataSyntaxError
-from lvmread.metadata import parse_metadata
-from lvmread.source import Source
+from lvmread.inputs.source import Source
+from lvmread.ondisk import layout
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.text.metadata import parse_metadata
 
 SLOW = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -51,7 +51,7 @@ INTERESTING64 = st.one_of(
 
 
 class BytesInput:
-    """An in-memory input, shaped like :class:`lvmread.source.InputFile`."""
+    """An in-memory input, shaped like :class:`lvmread.inputs.source.InputFile`."""
 
     def __init__(self, data: bytes, path: str = "mem.img") -> None:
         self.data = bytes(data)
@@ -167,12 +167,12 @@ def pv_bytes(draw) -> bytes:
 
 def _pv_paths(src: Source) -> None:
     """Everything lvmread does with one device, from the label to the ring."""
-    from lvmread.dump import dump_pv
-    from lvmread.history import scan_area
-    from lvmread.model import build_vg
-    from lvmread.pv import find_label, read_pv
-    from lvmread.scan import attach_devices, parse_copy
-    from lvmread.validate import check_vg
+    from lvmread.forensics.history import scan_area
+    from lvmread.model.validate import check_vg
+    from lvmread.model.volumes import build_vg
+    from lvmread.ondisk.dump import dump_pv
+    from lvmread.ondisk.pv import find_label, read_pv
+    from lvmread.vgread.scan import attach_devices, parse_copy
 
     try:
         found = find_label(src)  # a short read (a partition past the end) is an LvmIOError
@@ -259,7 +259,7 @@ def partition_bytes(draw) -> bytes:
 @SLOW
 @given(data=partition_bytes())
 def test_partition_tables_only_header_errors(data: bytes) -> None:
-    from lvmread.partitions import find_partitions, has_partition_table
+    from lvmread.ondisk.partitions import find_partitions, has_partition_table
 
     warnings: list[str] = []
     assert has_partition_table(BytesInput(data).whole) in (True, False)
@@ -591,10 +591,10 @@ ANY = st.recursive(
 def test_damaged_trees_only_metadata_errors(lay: dict, data) -> None:
     """Any value of a VG tree replaced by anything: building the model, checking it for
     meaning, reporting and planning the device-mapper tables raise only LvmReadError."""
-    from lvmread.activate import plan
-    from lvmread.model import build_vg
-    from lvmread.report import full_report, table
-    from lvmread.validate import check_vg
+    from lvmread.activator.plan import plan
+    from lvmread.model.validate import check_vg
+    from lvmread.model.volumes import build_vg
+    from lvmread.report.lvs import full_report, table
 
     tree = parse_metadata(vg_text(lay).decode())
     for _ in range(data.draw(st.integers(1, 4))):

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, ORACLE, load_oracle
 
-from lvmread import layout
-from lvmread.crc import lvm_crc
 from lvmread.errors import ChecksumError, HeaderError, LabelError, LvmIOError
-from lvmread.metadata import parse_metadata
-from lvmread.pv import Area, PVDevice, format_uuid, read_pv
-from lvmread.source import open_input
+from lvmread.inputs.source import open_input
+from lvmread.ondisk import layout
+from lvmread.ondisk.crc import lvm_crc
+from lvmread.ondisk.pv import Area, PVDevice, format_uuid, read_pv
+from lvmread.text.metadata import parse_metadata
 
 # --- oracle data ----------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from lvmread.report import write_json
+from lvmread.report.lvs import write_json
 
 
 def _text(report: dict) -> str:

@@ -12,13 +12,15 @@ import pytest
 from conftest import FIXTURES
 
 import lvmread
-from lvmread import activate, report, segtypes
+from lvmread import segtypes
+from lvmread.activator import plan as activate
 from lvmread.errors import ActivationError
-from lvmread.metadata import parse_metadata
-from lvmread.model import build_vg
-from lvmread.pv import read_pv
-from lvmread.source import open_input
-from lvmread.validate import check_vg
+from lvmread.inputs.source import open_input
+from lvmread.model.validate import check_vg
+from lvmread.model.volumes import build_vg
+from lvmread.ondisk.pv import read_pv
+from lvmread.report import lvs as report
+from lvmread.text.metadata import parse_metadata
 
 # The segment types lvm2 2.03 registers (lib/commands/toolcontext.c _init_segtypes and
 # lib/raid/raid.c _raid_types).
@@ -47,7 +49,7 @@ def test_every_type_lvm2_knows_has_a_handler():
 def test_model_never_imports_segtypes():
     """The layers: model <- segtypes; the model reaches the registry only through the
     lookup segtypes installs."""
-    tree = ast.parse((FIXTURES.parent / "lvmread" / "model.py").read_text())
+    tree = ast.parse((FIXTURES.parent / "lvmread" / "model" / "volumes.py").read_text())
     names = [
         (n.module or "") + "." + a.name if isinstance(n, ast.ImportFrom) else a.name
         for n in ast.walk(tree)

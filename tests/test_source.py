@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lvmread.errors import LvmIOError
-from lvmread.source import BLKGETSIZE64, BLKSSZGET, open_input
+from lvmread.inputs.source import BLKGETSIZE64, BLKSSZGET, open_input
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 

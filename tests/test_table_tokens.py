@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lvmread
-from lvmread.activate import line_token
+from lvmread.activator.plan import line_token
 from lvmread.dm import (
     DeviceMapper,
     DMTableError,
@@ -31,7 +31,7 @@ from lvmread.dm import (
     split_args,
     split_table_args,
 )
-from lvmread.source import input_name
+from lvmread.inputs.source import input_name
 
 SINGLE = json.loads((FIXTURES / "single" / "content.json").read_text())["lvs"]
 MBR = json.loads((FIXTURES / "mbr" / "content.json").read_text())["lvs"]
@@ -110,7 +110,7 @@ def test_dm_registers_and_prints_any_name(tmp_path):
         assert md.read() == b"".join(bytes([i + 1]) * 4096 for i in range(len(names)))
 
 
-# -- input names (lvmread.source) ---------------------------------------------------------------
+# -- input names (lvmread.inputs.source) ------------------------------------------------
 
 def test_input_name_of_partitions():
     assert input_name("/tmp/disk.img") == "/tmp/disk.img"
@@ -189,7 +189,7 @@ def _check_tables_read_back(disks, content):
     """Each LV's printed table, loaded into a device mapper that knows every input of every
     VG by the token tables print for it (one token per input: two inputs never share one),
     names the inputs the LV is read from: the same bytes as lvm2 wrote."""
-    from lvmread.activate import image_token
+    from lvmread.activator.plan import image_token
 
     with DeviceMapper(host_devices=False, max_name_bytes=None) as dm:
         for vg in disks:

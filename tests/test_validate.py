@@ -8,9 +8,9 @@ import pytest
 from conftest import ORACLE
 
 from lvmread.errors import ActivationError, MetadataError
-from lvmread.metadata import parse_metadata
-from lvmread.model import build_vg
-from lvmread.validate import check_vg
+from lvmread.model.validate import check_vg
+from lvmread.model.volumes import build_vg
+from lvmread.text.metadata import parse_metadata
 
 BACKUP = (ORACLE / "linear" / "guest" / "vgcfgbackup.txt").read_text()
 
@@ -88,7 +88,8 @@ def test_activator_refuses_an_lv_with_problems(fixture_images):
 
 
 def test_activator_and_device_mapper_agree_on_stacking_depth():
-    from lvmread import activate, dm
+    from lvmread import dm
+    from lvmread.activator import plan as activate
 
     assert activate.MAX_DEPTH == dm.MAX_STACK_DEPTH
 

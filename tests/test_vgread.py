@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from lvmread.activate import Activator
+from lvmread.activator.plan import Activator
 from lvmread.errors import LvmReadError, UsageError
-from lvmread.history import History
-from lvmread.pv import MetadataArea
-from lvmread.scan import DiskSet, open_disks, read_copies, scan
-from lvmread.source import InputFile
+from lvmread.forensics.history import History
+from lvmread.inputs.source import InputFile
+from lvmread.ondisk.pv import MetadataArea
 from lvmread.vgread.copies import Version
+from lvmread.vgread.scan import DiskSet, open_disks, read_copies, scan
 from lvmread.vgread.select import select_copies
 
 VGS = json.loads((FIXTURES / "removed" / "vgs.json").read_text())["report"][0]["vg"][0]
@@ -130,8 +130,9 @@ def test_metadata_readers_import_no_circle():
                 todo.extend(graph.get(m, ()))
         return False
 
-    readers = ["lvmread.scan", "lvmread.history", "lvmread.backup", "lvmread.ring",
-               "lvmread.vgread.copies", "lvmread.vgread.select", "lvmread.diff"]
-    assert "lvmread.vgread.select" in graph["lvmread.scan"]  # the check sees lazy imports
+    readers = ["lvmread.vgread.scan", "lvmread.forensics.history", "lvmread.vgread.backup",
+               "lvmread.vgread.ring", "lvmread.vgread.copies", "lvmread.vgread.select",
+               "lvmread.forensics.diff"]
+    assert "lvmread.vgread.select" in graph["lvmread.vgread.scan"]  # the check sees lazy imports
     circles = [m for m in readers for d in graph[m] if reaches(d, m)]
     assert circles == []

@@ -6,7 +6,7 @@ ones, its device-mapper table line (or a clear refusal), and its per-type report
 The model, the validator, the activator and the reports ask :func:`handler` for a type.
 
 Layers: ``model`` <- ``segtypes`` <- ``validate``/``activate``/``report``. The model never
-imports this package; it asks the lookup that :func:`lvmread.model.set_segment_types`
+imports this package; it asks the lookup that :func:`lvmread.model.volumes.set_segment_types`
 installs, which this package does when imported (``lvmread/__init__.py`` imports it, so
 every user of the model has it). A new type: copy ``zero_error.py`` (mappable) or
 ``vdo.py`` (known, not mappable yet) and name its types in :data:`FAMILIES`; a family's
@@ -19,11 +19,11 @@ import importlib
 from typing import Optional, Protocol
 
 from ..errors import ActivationError
-from ..model import LogicalVolume, Segment, SegmentArea, VolumeGroup, set_segment_types
+from ..model.volumes import LogicalVolume, Segment, SegmentArea, VolumeGroup, set_segment_types
 
 
 class AreaResolver(Protocol):
-    """What a table line needs of the activator (:class:`lvmread.activate.Context`)."""
+    """What a table line needs of the activator (:class:`lvmread.activator.plan.Context`)."""
 
     def pv_area(self, seg: Segment, area_index: int) -> tuple[str, int]: ...
 

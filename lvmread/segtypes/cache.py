@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..model import LogicalVolume, Segment, VolumeGroup
+from ..model.volumes import LogicalVolume, Segment, VolumeGroup
 from . import SegmentType, area_lv, first_segment, hide, link_pool, ref, register, use
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import LogicalVolume, Segment, VolumeGroup
+from ..model.volumes import LogicalVolume, Segment, VolumeGroup
 from . import SegmentType, int_key, ref, register, use
 
 MIRROR_SYNC_LAYER = "_mimagetmp"

@@ -3,7 +3,7 @@ mapped yet (the dm-raid target is to come)."""
 
 from __future__ import annotations
 
-from ..model import LogicalVolume, Segment, VolumeGroup
+from ..model.volumes import LogicalVolume, Segment, VolumeGroup
 from . import FAMILIES, SegmentType, int_key, register, use
 
 RAID_PARITY = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..model import LogicalVolume, Segment, VolumeGroup
+from ..model.volumes import LogicalVolume, Segment, VolumeGroup
 from . import SegmentType, hide, ref, register
 
 

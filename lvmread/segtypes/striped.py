@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import ActivationError
-from ..model import Segment
+from ..model.volumes import Segment
 from . import AreaResolver, SegmentType, register
 
 

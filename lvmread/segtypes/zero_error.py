@@ -3,7 +3,7 @@ lib/error, lib/freeseg); zero and error map to dm's targets of the same name."""
 
 from __future__ import annotations
 
-from ..model import Segment
+from ..model.volumes import Segment
 from . import AreaResolver, SegmentType, register
 
 

@@ -1,11 +1,11 @@
 """One copy of a VG's metadata text, whatever it came from.
 
 A :class:`Version` is one copy as found: the text an mda_header points to, an older copy
-left in a metadata area's ring (:mod:`lvmread.ring` finds them), or a backup/archive file
-(:mod:`lvmread.backup`); it carries its provenance and its checks (complete, checksum
+left in a metadata area's ring (:mod:`lvmread.vgread.ring` finds them), or a backup/archive file
+(:mod:`lvmread.vgread.backup`); it carries its provenance and its checks (complete, checksum
 where one is stored, parses, committed or not). A :class:`MetadataCopy` is a copy in use:
-its text where it lies (:class:`~lvmread.pv.MetadataText` or :class:`FileText`) and its
-parsed tree, what :func:`lvmread.scan.build` makes a VG of; :func:`to_copy` makes one
+its text where it lies (:class:`~lvmread.ondisk.pv.MetadataText` or :class:`FileText`) and its
+parsed tree, what :func:`lvmread.vgread.scan.build` makes a VG of; :func:`to_copy` makes one
 of a version. Which copy wins is decided in :mod:`lvmread.vgread.select` alone.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..errors import MetadataError
-from ..metadata import parse_metadata, syntax, unquote
-from ..pv import MetadataArea, MetadataText
+from ..ondisk.pv import MetadataArea, MetadataText
+from ..text.metadata import parse_metadata, syntax, unquote
 
 _CONTENTS = b'contents = "Text Format Volume Group"'
 
@@ -175,7 +175,7 @@ class Version:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object ``lvmread history --json`` prints for this copy."""
-        from ..report import format_time
+        from ..report.lvs import format_time
 
         return {
             "seqno": self.seqno,
@@ -210,7 +210,7 @@ class Version:
 
 @dataclass
 class FileText:
-    """The text of a metadata file, shaped like :class:`~lvmread.pv.MetadataText` for
+    """The text of a metadata file, shaped like :class:`~lvmread.ondisk.pv.MetadataText` for
     :class:`MetadataCopy`."""
 
     path: str
@@ -323,7 +323,7 @@ def _typed(value: Any, kind: type) -> Any:
 
 
 def to_copy(v: Version, tree: dict) -> MetadataCopy:
-    """The copy in use (what :func:`lvmread.scan.build` takes) for a version."""
+    """The copy in use (what :func:`lvmread.vgread.scan.build` takes) for a version."""
     text: Union[MetadataText, FileText]
     if v.kind == "file":
         text = FileText(path=v.source, data=v.data)

@@ -1,7 +1,7 @@
 """Which metadata copy wins: the one place that decides it.
 
 :func:`select_copies` takes the current copies read from the metadata areas, the copies
-the rings and metadata files hold (through :class:`~lvmread.history.History`), and the
+the rings and metadata files hold (through :class:`~lvmread.forensics.history.History`), and the
 user's wishes (``--seqno``, ``--metadata``, ``--vg``), and returns the copy to build each
 VG from; what it worked around goes to the disk set's warnings. The rules, in order:
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from ..backup import read_metadata_files
 from ..errors import LvmReadError, MetadataError, UsageError
-from ..history import Disks, History, seqno_ranges
+from ..forensics.history import Disks, History, seqno_ranges
+from .backup import read_metadata_files
 from .copies import MetadataCopy, Version, to_copy
 
 
@@ -157,7 +157,7 @@ def _section(tree: dict) -> Optional[dict]:
 
 
 def _describe(v: Version) -> str:
-    from ..report import format_time
+    from ..report.lvs import format_time
 
     bits = []
     if v.creation_time is not None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..errors import LvmReadError
 from . import layout
 from .crc import lvm_crc
-from .errors import LvmReadError
 from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
-    from .source import Source
+    from ..inputs.source import Source
 
 
 def _hex(n: int) -> str:
@@ -335,7 +335,7 @@ def _dump_mda(d: _Dump, num: int, mda_at: int, mda_size: int) -> dict[str, Any]:
 def _dump_text(
     d: _Dump, num: int, mda_at: int, mda_size: int, off: int, size: int, stored: int
 ) -> dict[str, Any]:
-    from .metadata import parse_metadata
+    from ..text.metadata import parse_metadata
 
     at = mda_at + off
     first = min(size, mda_size - off)
@@ -383,10 +383,11 @@ def _dump_text(
 
 
 def dump_input(path: str) -> dict[str, Any]:
-    """Dump every PV of one input where lvm2 would look (:func:`~lvmread.partitions.label_sources`):
-    the whole device if it has a label and no partition table, else its partitions."""
+    """Dump every PV of one input where lvm2 would look
+    (:func:`~lvmread.ondisk.partitions.label_sources`): the whole device if it has a label
+    and no partition table, else its partitions."""
+    from ..inputs.source import open_input
     from .partitions import label_sources
-    from .source import open_input
 
     warnings: list[str] = []
     with open_input(path) as infile:

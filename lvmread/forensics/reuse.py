@@ -11,12 +11,12 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from . import activate
-from .errors import LvmReadError, summarise
+from ..activator import plan as activate
+from ..errors import LvmReadError, summarise
 from .history import Disks, History
 
 if TYPE_CHECKING:
-    from .model import VolumeGroup
+    from ..model.volumes import VolumeGroup
 
 
 def pv_extents(vg: VolumeGroup) -> list[tuple[str, int, int, str, str]]:
@@ -163,7 +163,7 @@ def later_versions(
 ) -> tuple[list[VolumeGroup], list[tuple[int, int]]]:
     """The VGs built from every usable version after ``vg.seqno`` (one per seqno, ascending)
     and the runs (first, last) of seqnos between it and the newest no longer on the inputs."""
-    from .model import build_vg
+    from ..model.volumes import build_vg
 
     hist = History.of(ds)
     seqnos = [s for s in hist.seqnos(vg.uuid) if s > vg.seqno]

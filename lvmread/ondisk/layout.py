@@ -15,7 +15,7 @@ SECTOR_SIZE = 512
 """The sector of lvm2's on-disk offsets and metadata: the one sector size of every module
 outside the dm core (``lvmread.dm``, which imports nothing else of lvmread, states the
 kernel's in ``lvmread.dm.table``). The device's own logical sector size, which partition
-tables are in, is another matter (see :mod:`lvmread.partitions`)."""
+tables are in, is another matter (see :mod:`lvmread.ondisk.partitions`)."""
 LABEL_SCAN_SECTORS = 4
 """lvm2 looks for the label in the first four sectors of a device."""
 

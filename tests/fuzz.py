@@ -33,9 +33,9 @@ A failing input is saved as a recipe (``--out``): the fixture name and the byte 
 (offset + hex) and truncations that make it, which ``--replay`` (and
 tests/test_hostile.py) rebuild from the fixture.
 
-    python3 bench/fuzz.py                         # 2000 in-process cases, 100 via subprocess
-    python3 bench/fuzz.py --cases 5000 --subprocess 300 --time 1800 --seed 7
-    python3 bench/fuzz.py --replay bench/fuzz-out/finding-0001.json
+    python3 tests/fuzz.py                         # 2000 in-process cases, 100 via subprocess
+    python3 tests/fuzz.py --cases 5000 --subprocess 300 --time 1800 --seed 7
+    python3 tests/fuzz.py --replay tests/fuzz-out/finding-0001.json
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ from typing import Callable, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lvmread.crc import lvm_crc  # noqa: E402
 from lvmread.dm.errors import DMError  # noqa: E402
 from lvmread.errors import LvmReadError  # noqa: E402
+from lvmread.ondisk.crc import lvm_crc  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 MiB = 1 << 20
@@ -211,10 +211,10 @@ def _locn_fields(out: FixtureMap, img: str, buf: bytes, at0: int, pos: int, pref
 
 def discover(fx: Fixture) -> FixtureMap:
     """Locate every structure of the fixture's images with lvmread's own parsers."""
-    from lvmread.history import scan_area
-    from lvmread.partitions import find_partitions
-    from lvmread.scan import find_pvs
-    from lvmread.source import open_input
+    from lvmread.forensics.history import scan_area
+    from lvmread.inputs.source import open_input
+    from lvmread.ondisk.partitions import find_partitions
+    from lvmread.vgread.scan import find_pvs
 
     out = FixtureMap()
     for img in fx.images:
@@ -1037,7 +1037,7 @@ def api_checks(paths: list[str], rng: random.Random, timeout: float) -> tuple[li
                             except DMError:
                                 pass
             try:
-                from lvmread.history import History
+                from lvmread.forensics.history import History
 
                 seqnos = sorted({v.seqno for v in History.of(ds).verify().versions
                                  if v.seqno is not None and v.usable})
@@ -1350,7 +1350,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--fixtures", nargs="*", help="fixture folders (default: all)")
     p.add_argument("--metadata-rate", type=float, default=0.25,
                    help="share of cases that also get a (mutated) --metadata file")
-    p.add_argument("--out", default=str(ROOT / "bench" / "fuzz-out"),
+    p.add_argument("--out", default=str(ROOT / "tests" / "fuzz-out"),
                    help="where failing inputs are saved as recipes")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "lvmread-fuzz-cache"),
                    help="decompressed fixture images")

@@ -8,24 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from .errors import (
+from ..errors import (
     AmbiguousNameError,
     LvmReadError,
     MetadataError,
     UsageError,
     summarise,
 )
-from .layout import SECTOR_SIZE
-from .metadata import metadata_warnings, repeated_sections
-from .model import PhysicalVolume, VolumeGroup, build_vg
-from .partitions import label_sources
-from .pv import MetadataArea, PVDevice, read_pv
-from .vgread.copies import MetadataCopy, Version, listed_pvs, lists_pv, parse_copy
+from ..model.volumes import PhysicalVolume, VolumeGroup, build_vg
+from ..ondisk.layout import SECTOR_SIZE
+from ..ondisk.partitions import label_sources
+from ..ondisk.pv import MetadataArea, PVDevice, read_pv
+from ..text.metadata import metadata_warnings, repeated_sections
+from .copies import MetadataCopy, Version, listed_pvs, lists_pv, parse_copy
 
 if TYPE_CHECKING:
-    from .activate import Activator
-    from .history import History
-    from .source import InputFile
+    from ..activator.plan import Activator
+    from ..forensics.history import History
+    from ..inputs.source import InputFile
 
 __all__ = [
     "DiskSet", "MetadataCopy", "attach_devices", "build", "find_pvs",
@@ -35,7 +35,7 @@ __all__ = [
 
 def find_pvs(infile: InputFile, warnings: list[str]) -> list[PVDevice]:
     """The PVs of one input: the whole device, or its partitions
-    (:func:`~lvmread.partitions.label_sources`)."""
+    (:func:`~lvmread.ondisk.partitions.label_sources`)."""
     pvs: list[PVDevice] = []
     errors: list[LvmReadError] = []
     for source, _sector in label_sources(infile, warnings):
@@ -70,7 +70,8 @@ class DiskSet:
     damaged: list[tuple[MetadataArea, LvmReadError]] = field(default_factory=list, repr=False)
     """(metadata area, error) of each area whose header or current copy failed a check."""
     history: Optional[History] = field(default=None, repr=False)
-    """Every metadata version on the PVs (:class:`~lvmread.history.History`), on first use."""
+    """Every metadata version on the PVs (:class:`~lvmread.forensics.history.History`), on
+    first use."""
     metadata_files: list[Version] = field(default_factory=list, repr=False)
     """Versions read from metadata backup/archive files (``--metadata``)."""
     lv_warnings: dict[str, list[str]] = field(default_factory=dict)
@@ -133,7 +134,7 @@ class DiskSet:
 
 def scan(paths: list[str]) -> DiskSet:
     """Open every input read-only and find its PVs; errors are collected, not raised."""
-    from .source import open_input
+    from ..inputs.source import open_input
 
     ds = DiskSet()
     for path in paths:
@@ -253,8 +254,8 @@ def _pick_device(
 
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     """Build the VG of one metadata copy and attach the PVs of ``ds``."""
-    from .activate import Activator
-    from .validate import check_vg
+    from ..activator.plan import Activator
+    from ..model.validate import check_vg
 
     vg = build_vg(copy.tree, source=copy.text.where)
     ds.warnings.extend(metadata_warnings(copy.tree))
@@ -282,7 +283,7 @@ def open_disks(
     (or only the one named ``vg``) from that version of its metadata instead of the
     newest; ``vg`` alone keeps only that VG.
     """
-    from .vgread.select import select_copies
+    from .select import select_copies
 
     ds = scan(paths)
     ds.copies = read_copies(ds)
@@ -305,7 +306,7 @@ def open_disks(
     ds.vgs.sort(key=lambda v: (v.name, v.uuid))
     ds.warnings.extend(duplicate_vg_names(ds.vgs))
     if seqno is not None:
-        from .reuse import note_reuse
+        from ..forensics.reuse import note_reuse
 
         for built in ds.vgs:
             note_reuse(ds, built)

@@ -2,8 +2,8 @@
 extent-range strings, the fullreport JSON shape and the ``lvs``-like table of ``lvmread ls``.
 
 Each field follows the lvm2 function that makes it (lib/metadata/lv.c, lib/report/report.c,
-lib/metadata/lv_manip.c) over the roles :mod:`lvmread.model` gives LVs and segments as lvm2's
-metadata import does.
+lib/metadata/lv_manip.c) over the roles :mod:`lvmread.model.volumes` gives LVs and segments
+as lvm2's metadata import does.
 
 lvmread reads disks, not a running system, so it reports every LV as lvm2 does for an LV
 that is **not active**. Where lvm2 asks the kernel, that gives:
@@ -23,9 +23,9 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from .layout import SECTOR_SIZE
-from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
-from .segtypes import handler
+from ..model.volumes import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+from ..ondisk.layout import SECTOR_SIZE
+from ..segtypes import handler
 
 # lvm2's allocation policies and their lv_attr characters (lib/display/display.c)
 _ALLOC = {

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
+from ..errors import HeaderError, LabelError, LvmReadError
+from ..inputs.source import InputFile, Source
 from . import layout
 from .crc import lvm_crc
-from .errors import HeaderError, LabelError, LvmReadError
 from .pv import find_label, read_pv
-from .source import InputFile, Source
 
 MBR_SIZE = 512
 MBR_MAGIC = b"\x55\xaa"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from .errors import UsageError
-from .printable import printable
+from ..errors import UsageError
+from ..report.printable import printable
 
 if TYPE_CHECKING:
+    from ..model.volumes import LogicalVolume, VolumeGroup
     from .history import Disks, History, Version
-    from .model import LogicalVolume, VolumeGroup
 
 
 def _layout(lv: LogicalVolume) -> list[tuple]:
@@ -145,9 +145,9 @@ def diff_versions(
     ds: Disks, seq_from: int, seq_to: Optional[int], vg: Optional[str] = None
 ) -> list[dict[str, Any]]:
     """Diff two versions of every VG that has both (or of the VG named ``vg``)."""
+    from ..model.volumes import build_vg
+    from ..text.metadata import metadata_warnings
     from .history import History, seqno_ranges
-    from .metadata import metadata_warnings
-    from .model import build_vg
 
     hist = History.of(ds)
     if vg is not None:
@@ -192,7 +192,7 @@ def diff_versions(
 
 def format_diff(d: dict[str, Any]) -> str:
     """The text ``lvmread diff`` prints for one VG."""
-    from .report import format_time, human_size
+    from ..report.lvs import format_time, human_size
 
     def when(side: dict) -> str:
         t = format_time(side.get("creation_time"))

@@ -1,8 +1,9 @@
 """The physical device: the LVM label, the pv_header, its extension and the metadata areas.
 
-:func:`read_pv` finds the label in the first four sectors of a :class:`~lvmread.source.Source`
-and checks everything lvm2 checks; a :class:`PVDevice` then gives each metadata area, the
-metadata text its header points to, and the raw bytes of the ring for forensic use.
+:func:`read_pv` finds the label in the first four sectors of a
+:class:`~lvmread.inputs.source.Source` and checks everything lvm2 checks; a
+:class:`PVDevice` then gives each metadata area, the metadata text its header points to,
+and the raw bytes of the ring for forensic use.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from typing import TYPE_CHECKING, Optional
 
 from construct import ConstructError
 
+from ..errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
 from . import layout
 from .crc import lvm_crc
-from .errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
 from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
-    from .source import Source
+    from ..inputs.source import Source
 
 
 

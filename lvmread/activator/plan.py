@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
-from .errors import ActivationError, MissingPVError, summarise
-from .layout import SECTOR_SIZE
-from .model import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
-from .segtypes import handler, lv_refusal
+from ..errors import ActivationError, MissingPVError, summarise
+from ..model.volumes import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
+from ..ondisk.layout import SECTOR_SIZE
+from ..segtypes import handler, lv_refusal
 
 if TYPE_CHECKING:
-    from .dm import DeviceMapper
+    from ..dm import DeviceMapper
 
 DeviceToken = Callable[[PhysicalVolume], str]
 MAX_DEPTH = 16
@@ -52,7 +52,7 @@ def line_token(token: str) -> str:
     before a space, tab or backslash, ``\\xHH`` for ``#`` and unprintable characters)."""
     if _PLAIN_TOKEN.match(token):  # the usual case, without importing the device mapper
         return token
-    from .dm.table import escape_arg
+    from ..dm.table import escape_arg
 
     return escape_arg(token)
 
@@ -60,7 +60,7 @@ def line_token(token: str) -> str:
 def image_token(pv: PhysicalVolume) -> str:
     """Name a PV by its input: tables for userspace reading.
 
-    The input's name (``disk.img``, ``disk.img@p2``: :func:`lvmread.source.input_name`,
+    The input's name (``disk.img``, ``disk.img@p2``: :func:`lvmread.inputs.source.input_name`,
     unique per input), written ``./7:0`` or ``./vg0-lv0`` where the bare name would be read
     as a device number or could be the name of a mapped device.
     """
@@ -75,7 +75,7 @@ def devno_token(pv: PhysicalVolume) -> str:
     tables for a real kernel."""
     if pv.device is None:
         raise MissingPVError(f"PV {pv.uuid} is missing")
-    from .blockdev import devno
+    from ..inputs.blockdev import devno
 
     src = pv.device.source
     return devno(src.path, src.start, src.size)
@@ -259,7 +259,7 @@ class Activator:
         """The device mapper of ``vg`` (made on first use), with its PVs registered."""
         entry = self._dms.get(id(vg))
         if entry is None:
-            from .dm import DeviceMapper, FileDevice
+            from ..dm import DeviceMapper, FileDevice
 
             dm = DeviceMapper(host_devices=False, max_name_bytes=None)
             try:
@@ -280,7 +280,7 @@ class Activator:
 
     def open(self, lv: LogicalVolume, partial: bool = False):
         """The LV as a read-only binary file object (a :class:`~lvmread.dm.MappedDevice`)."""
-        from .dm import DMError
+        from ..dm import DMError
 
         if lv.partial and not partial:
             missing = ", ".join(summarise([pv.uuid for pv in lv.vg.missing_pvs], "{n} more", 3))

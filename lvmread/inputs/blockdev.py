@@ -18,8 +18,8 @@ import sys
 from collections import deque
 from typing import Iterator, Optional
 
-from .errors import ActivationError
-from .layout import SECTOR_SIZE
+from ..errors import ActivationError
+from ..ondisk.layout import SECTOR_SIZE
 
 _join = os.path.join
 

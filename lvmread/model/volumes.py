@@ -1,6 +1,6 @@
 """The model: volume groups, physical volumes, logical volumes and their segments.
 
-Built from the dicts :func:`lvmread.metadata.parse_metadata` returns. Sizes kept from the
+Built from the dicts :func:`lvmread.text.metadata.parse_metadata` returns. Sizes kept from the
 metadata are in 512-byte sectors or extents as lvm2 stores them; properties ending in
 ``_bytes`` give bytes. Unknown keys and segment types are kept, never rejected.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
-from .errors import MetadataError
-from .layout import SECTOR_SIZE
+from ..errors import MetadataError
+from ..ondisk.layout import SECTOR_SIZE
 
 if TYPE_CHECKING:
-    from .pv import PVDevice
+    from ..ondisk.pv import PVDevice
 
 SECTOR = SECTOR_SIZE
 
@@ -271,7 +271,7 @@ class LogicalVolume:
     segments: list[Segment] = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False)
     problems: list[str] = field(default_factory=list)
-    """Faults that make the LV unusable (see :mod:`lvmread.validate`)."""
+    """Faults that make the LV unusable (see :mod:`lvmread.model.validate`)."""
     lvm2_status: set[str] = field(default_factory=set, repr=False)
     """The LV's status as lvm2 holds it once the metadata is read in: the words of its
     ``status`` and ``flags`` lists and of its segment types' flags, and the roles the other
@@ -458,7 +458,7 @@ class VolumeGroup:
 
     def activator_for(self, lv: LogicalVolume) -> Any:
         if self.activator is None:
-            from .errors import UsageError
+            from ..errors import UsageError
 
             raise UsageError(f"LV {self.name}/{lv.name}: this VG was not opened from disks")
         return self.activator
@@ -500,7 +500,7 @@ class VolumeGroup:
         for lv in self.lvs.values():
             if lv.uuid.replace("-", "") == u:
                 return lv
-        from .errors import UsageError
+        from ..errors import UsageError
 
         raise UsageError(f"volume group {self.name} has no logical volume {name_or_uuid}")
 

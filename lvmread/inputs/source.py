@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 
-from .errors import LvmIOError
+from ..errors import LvmIOError
 
 BLKGETSIZE64 = 0x80081272  # ioctl: size of a block device in bytes (u64)
 BLKSSZGET = 0x1268  # ioctl: logical sector size of a block device (int)

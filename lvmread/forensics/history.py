@@ -1,11 +1,11 @@
 """Every version of the metadata still on the inputs, listed: the copy each mda_header
 points to, the older copies lvm2 left in the ring of every metadata area (found by
-:func:`lvmread.ring.scan_area`), and metadata files given with ``--metadata``.
+:func:`lvmread.vgread.ring.scan_area`), and metadata files given with ``--metadata``.
 
 :class:`History` gathers those versions (:class:`~lvmread.vgread.copies.Version`), checks
 their syntax and parses them; it does not decide which copy wins
 (:mod:`lvmread.vgread.select` does). What later versions did with the extents of an
-older one is :mod:`lvmread.reuse`.
+older one is :mod:`lvmread.forensics.reuse`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Iterable, Optional, Protocol
 
-from .errors import LvmReadError, summarise
-from .metadata import over_limit
-from .ring import MAX_AREA, scan_area, scan_pvs
-from .vgread.copies import Version, header_fields, hex32
+from ..errors import LvmReadError, summarise
+from ..text.metadata import over_limit
+from ..vgread.copies import Version, header_fields, hex32
+from ..vgread.ring import MAX_AREA, scan_area, scan_pvs
 
 if TYPE_CHECKING:
-    from .activate import Activator
-    from .pv import MetadataArea, PVDevice
+    from ..activator.plan import Activator
+    from ..ondisk.pv import MetadataArea, PVDevice
 
 __all__ = [
     "MAX_AREA", "Disks", "History", "Version", "check_syntax", "header_fields", "hex32",
@@ -30,7 +30,7 @@ __all__ = [
 
 class Disks(Protocol):
     """What the history and the selection of copies need of a disk set
-    (:class:`~lvmread.scan.DiskSet` has it)."""
+    (:class:`~lvmread.vgread.scan.DiskSet` has it)."""
 
     pvs: list[PVDevice]
     errors: list[LvmReadError]
@@ -55,10 +55,10 @@ class _Kept:
 def _checker():
     """The metadata grammar with no-op callbacks: checks syntax without building dicts.
 
-    The same grammar file as :func:`lvmread.metadata.parse_metadata` (so both accept the
+    The same grammar file as :func:`lvmread.text.metadata.parse_metadata` (so both accept the
     same texts); listing hundreds of versions then costs a lex and an LALR pass each.
     """
-    from .metadata import MAX_DEPTH, TooDeep, lark_runtime
+    from ..text.metadata import MAX_DEPTH, TooDeep, lark_runtime
 
     rt = lark_runtime()
 
@@ -79,8 +79,8 @@ def _checker():
 
 def check_syntax(text: str, source: Optional[str] = None) -> Optional[str]:
     """None when ``text`` parses with the metadata grammar, else why not (the message
-    :func:`~lvmread.metadata.parse_metadata` gives, with its line number)."""
-    from .metadata import TooDeep, lark_runtime, parse_metadata
+    :func:`~lvmread.text.metadata.parse_metadata` gives, with its line number)."""
+    from ..text.metadata import TooDeep, lark_runtime, parse_metadata
 
     try:
         _checker().parse(text)
@@ -119,7 +119,7 @@ def verify_versions(versions: Iterable[Version], cache: Optional[dict] = None) -
 
 def parse_version(v: Version, cache: Optional[dict] = None) -> dict:
     """The parsed text of a version (parsed on first use; identical texts share a tree)."""
-    from .metadata import parse_metadata
+    from ..text.metadata import parse_metadata
 
     if v.tree is not None:
         return v.tree
@@ -172,7 +172,7 @@ def sort_key(v: Version) -> tuple:
 
 
 class History:
-    """Every version found: on the PVs of a :class:`~lvmread.scan.DiskSet` and in files."""
+    """Every version found: on the PVs of a :class:`~lvmread.vgread.scan.DiskSet` and in files."""
 
     def __init__(self, versions: list[Version]) -> None:
         self.versions = sorted(versions, key=sort_key)

@@ -21,11 +21,11 @@ import bisect
 import re
 from typing import Iterable, Optional
 
-from . import layout
-from .crc import lvm_crc
-from .errors import LvmReadError
-from .pv import MetadataArea, PVDevice
-from .vgread.copies import Version, header_fields, hex32
+from ..errors import LvmReadError
+from ..ondisk import layout
+from ..ondisk.crc import lvm_crc
+from ..ondisk.pv import MetadataArea, PVDevice
+from .copies import Version, header_fields, hex32
 
 _HEAD = re.compile(
     rb'([A-Za-z0-9._+\-]{1,128}) \{[^\n]{0,128}\nid = "?([^"\n]{0,128})"?[^\n]{0,128}\n'

@@ -1,6 +1,6 @@
 """Checking metadata for meaning before it is used.
 
-:func:`check_vg` looks at a built :class:`~lvmread.model.VolumeGroup` as lvm2's
+:func:`check_vg` looks at a built :class:`~lvmread.model.volumes.VolumeGroup` as lvm2's
 ``vg_validate`` would: segment extents contiguous and adding up, stripe counts matching
 the area lists, every area inside its PV, references that resolve, no cycles among LVs,
 no LVs sharing extents, numbers within what a device can hold. Faults that make an LV
@@ -13,8 +13,9 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import MAX_WARNINGS, summarise
-from .model import (
+from ..errors import MAX_WARNINGS, summarise
+from ..segtypes import handler
+from .volumes import (
     LV_REFERENCE_KEYS,
     SECTOR,
     LogicalVolume,
@@ -22,10 +23,9 @@ from .model import (
     Segment,
     VolumeGroup,
 )
-from .segtypes import handler
 
 if TYPE_CHECKING:
-    from .metadata import RepeatedSection
+    from ..text.metadata import RepeatedSection
 
 MAX_SECTORS = (1 << 63) // SECTOR
 """Largest device size, in sectors, the kernel (and so lvmread) accepts."""
@@ -286,7 +286,7 @@ def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[
     """Check ``vg``; return warning lines and record LV-breaking faults in ``lv.problems``.
 
     ``repeated``: the sections its metadata text repeats (see
-    :func:`~lvmread.metadata.repeated_sections`). Every LV keeps all its faults; the
+    :func:`~lvmread.text.metadata.repeated_sections`). Every LV keeps all its faults; the
     warnings list the first few of each kind and summarise the rest, so that their number
     does not grow with the metadata.
     """

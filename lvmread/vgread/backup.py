@@ -13,10 +13,10 @@ import os
 import stat
 from typing import Optional
 
-from .crc import lvm_crc
-from .errors import LvmIOError, LvmReadError, MetadataError, UsageError
-from .metadata import MAX_METADATA_TEXT, over_limit
-from .vgread.copies import FileText, Version, header_fields
+from ..errors import LvmIOError, LvmReadError, MetadataError, UsageError
+from ..ondisk.crc import lvm_crc
+from ..text.metadata import MAX_METADATA_TEXT, over_limit
+from .copies import FileText, Version, header_fields
 
 __all__ = ["MAX_FILE", "FileText", "read_metadata_file", "read_metadata_files"]
 
@@ -59,7 +59,7 @@ def _read_regular(path: str) -> bytes:
 
 def read_metadata_file(path: str) -> Version:
     """Read and parse one backup/archive file (or a bare metadata text) as a version."""
-    from .metadata import parse_metadata
+    from ..text.metadata import parse_metadata
 
     data = _read_regular(path)
     text = data.split(b"\0", 1)[0].decode("utf-8", "replace")

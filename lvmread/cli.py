@@ -172,7 +172,7 @@ def _forensic_options(p, seqno: bool = True) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .forensics.history import History
+    from .vgread.history import History
     from .vgread.ring import scan_pvs
     from .vgread.scan import scan
 

@@ -211,9 +211,9 @@ def _locn_fields(out: FixtureMap, img: str, buf: bytes, at0: int, pos: int, pref
 
 def discover(fx: Fixture) -> FixtureMap:
     """Locate every structure of the fixture's images with lvmread's own parsers."""
-    from lvmread.forensics.history import scan_area
     from lvmread.inputs.source import open_input
     from lvmread.ondisk.partitions import find_partitions
+    from lvmread.vgread.history import scan_area
     from lvmread.vgread.scan import find_pvs
 
     out = FixtureMap()
@@ -1037,7 +1037,7 @@ def api_checks(paths: list[str], rng: random.Random, timeout: float) -> tuple[li
                             except DMError:
                                 pass
             try:
-                from lvmread.forensics.history import History
+                from lvmread.vgread.history import History
 
                 seqnos = sorted({v.seqno for v in History.of(ds).verify().versions
                                  if v.seqno is not None and v.usable})

@@ -20,9 +20,9 @@ import pytest
 from test_hostile import run
 
 from lvmread.errors import MAX_WARNINGS
-from lvmread.model.validate import check_vg
 from lvmread.model.volumes import build_vg
 from lvmread.ondisk.crc import lvm_crc
+from lvmread.vgread.validate import check_vg
 
 MDA = 4096  # bigmda's metadata area: offset in the image (its size is in the mda_header)
 

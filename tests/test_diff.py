@@ -92,8 +92,8 @@ def test_segments_moved_and_tags(fixture_images):
     import copy
 
     from lvmread.forensics.diff import diff_vgs
-    from lvmread.forensics.history import History
     from lvmread.model.volumes import build_vg
+    from lvmread.vgread.history import History
 
     img = fixture_images.folder("single") / "disk.img"
     with scan([str(img)]) as ds:

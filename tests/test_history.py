@@ -18,9 +18,9 @@ import sys
 import pytest
 from conftest import ORACLE, load_oracle
 
-from lvmread.forensics.history import History, header_fields, scan_pvs
 from lvmread.ondisk.crc import lvm_crc
 from lvmread.text.metadata import parse_metadata
+from lvmread.vgread.history import History, header_fields, scan_pvs
 from lvmread.vgread.scan import scan
 
 PVCK_LINE = re.compile(

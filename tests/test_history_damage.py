@@ -18,8 +18,8 @@ import sys
 import pytest
 from conftest import load_oracle
 
-from lvmread.forensics.history import History
 from lvmread.ondisk.crc import lvm_crc
+from lvmread.vgread.history import History
 from lvmread.vgread.scan import open_disks
 
 

@@ -152,7 +152,7 @@ def test_gaps_in_the_history_are_reported(fixture_images):
 def test_lost_versions_after_the_one_read_are_reported(fixture_images, tmp_path):
     import shutil
 
-    from lvmread.forensics.history import History
+    from lvmread.vgread.history import History
 
     o = load_oracle("history_wrap")
     src = fixture_images.folder("oracle/history_wrap") / o["images"][0]["file"]

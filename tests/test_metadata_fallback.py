@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lvmread.forensics.history import History
 from lvmread.ondisk.crc import lvm_crc
+from lvmread.vgread.history import History
 from lvmread.vgread.scan import open_disks
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

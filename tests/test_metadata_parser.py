@@ -12,9 +12,9 @@ import hashlib
 from conftest import ORACLE
 
 from lvmread.errors import MetadataSyntaxError
-from lvmread.forensics import history
 from lvmread.text import _metadata_parser as generated
 from lvmread.text import metadata
+from lvmread.vgread import history
 
 TEXTS = sorted(ORACLE.glob("*/guest/vgcfgbackup.txt"))
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import test_hostile
 from conftest import ORACLE
 
-from lvmread.forensics.history import header_fields
 from lvmread.ondisk import layout
 from lvmread.ondisk.crc import lvm_crc
 from lvmread.text import _metadata_parser as generated
 from lvmread.text import metadata
+from lvmread.vgread.history import header_fields
 
 MDA = 4096  # the bigmda fixture's metadata area: its offset in the image
 MEMORY = 384 << 20

@@ -167,12 +167,12 @@ def pv_bytes(draw) -> bytes:
 
 def _pv_paths(src: Source) -> None:
     """Everything lvmread does with one device, from the label to the ring."""
-    from lvmread.forensics.history import scan_area
-    from lvmread.model.validate import check_vg
     from lvmread.model.volumes import build_vg
     from lvmread.ondisk.dump import dump_pv
     from lvmread.ondisk.pv import find_label, read_pv
+    from lvmread.vgread.history import scan_area
     from lvmread.vgread.scan import attach_devices, parse_copy
+    from lvmread.vgread.validate import check_vg
 
     try:
         found = find_label(src)  # a short read (a partition past the end) is an LvmIOError
@@ -592,9 +592,9 @@ def test_damaged_trees_only_metadata_errors(lay: dict, data) -> None:
     """Any value of a VG tree replaced by anything: building the model, checking it for
     meaning, reporting and planning the device-mapper tables raise only LvmReadError."""
     from lvmread.activator.plan import plan
-    from lvmread.model.validate import check_vg
     from lvmread.model.volumes import build_vg
     from lvmread.report.lvs import full_report, table
+    from lvmread.vgread.validate import check_vg
 
     tree = parse_metadata(vg_text(lay).decode())
     for _ in range(data.draw(st.integers(1, 4))):

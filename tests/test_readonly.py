@@ -63,7 +63,7 @@ def env(fixture_images, tmp_path_factory):
     with lvmread.open(images) as ds:
         lvs = [f"{vg.name}/{lv.name}" for vg in ds for lv in vg.lvs.values()]
         seqnos = {}
-        from lvmread.forensics.history import History
+        from lvmread.vgread.history import History
 
         hist = History.of(ds).verify()
         for v in hist.versions:
@@ -316,9 +316,9 @@ def test_every_command_opens_inputs_read_only(env, monkeypatch):
 
 
 def test_library_api_opens_inputs_read_only(env, monkeypatch):
-    from lvmread.forensics.history import History
     from lvmread.ondisk.dump import dump_input
     from lvmread.report.lvs import full_report, table
+    from lvmread.vgread.history import History
 
     guard = Guard(env["inputs"])
     guard.install(monkeypatch)

@@ -16,11 +16,11 @@ from lvmread import segtypes
 from lvmread.activator import plan as activate
 from lvmread.errors import ActivationError
 from lvmread.inputs.source import open_input
-from lvmread.model.validate import check_vg
 from lvmread.model.volumes import build_vg
 from lvmread.ondisk.pv import read_pv
 from lvmread.report import lvs as report
 from lvmread.text.metadata import parse_metadata
+from lvmread.vgread.validate import check_vg
 
 # The segment types lvm2 2.03 registers (lib/commands/toolcontext.c _init_segtypes and
 # lib/raid/raid.c _raid_types).

@@ -8,9 +8,9 @@ import pytest
 from conftest import ORACLE
 
 from lvmread.errors import ActivationError, MetadataError
-from lvmread.model.validate import check_vg
 from lvmread.model.volumes import build_vg
 from lvmread.text.metadata import parse_metadata
+from lvmread.vgread.validate import check_vg
 
 BACKUP = (ORACLE / "linear" / "guest" / "vgcfgbackup.txt").read_text()
 

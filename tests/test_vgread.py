@@ -18,10 +18,10 @@ from conftest import FIXTURES
 
 from lvmread.activator.plan import Activator
 from lvmread.errors import LvmReadError, UsageError
-from lvmread.forensics.history import History
 from lvmread.inputs.source import InputFile
 from lvmread.ondisk.pv import MetadataArea
 from lvmread.vgread.copies import Version
+from lvmread.vgread.history import History
 from lvmread.vgread.scan import DiskSet, open_disks, read_copies, scan
 from lvmread.vgread.select import select_copies
 
@@ -130,7 +130,7 @@ def test_metadata_readers_import_no_circle():
                 todo.extend(graph.get(m, ()))
         return False
 
-    readers = ["lvmread.vgread.scan", "lvmread.forensics.history", "lvmread.vgread.backup",
+    readers = ["lvmread.vgread.scan", "lvmread.vgread.history", "lvmread.vgread.backup",
                "lvmread.vgread.ring", "lvmread.vgread.copies", "lvmread.vgread.select",
                "lvmread.forensics.diff"]
     assert "lvmread.vgread.select" in graph["lvmread.vgread.scan"]  # the check sees lazy imports

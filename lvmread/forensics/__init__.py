@@ -1,2 +1,2 @@
-"""Forensics: every metadata version in the rings, what later versions did with
-an older version's extents, and diffs between versions."""
+"""Forensics over the metadata history: what later versions did with an older version's
+extents (:mod:`.reuse`), and what changed between two versions (:mod:`.diff`)."""

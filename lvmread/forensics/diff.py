@@ -15,7 +15,7 @@ from ..report.printable import printable
 
 if TYPE_CHECKING:
     from ..model.volumes import LogicalVolume, VolumeGroup
-    from .history import Disks, History, Version
+    from ..vgread.history import Disks, History, Version
 
 
 def _layout(lv: LogicalVolume) -> list[tuple]:
@@ -147,7 +147,7 @@ def diff_versions(
     """Diff two versions of every VG that has both (or of the VG named ``vg``)."""
     from ..model.volumes import build_vg
     from ..text.metadata import metadata_warnings
-    from .history import History, seqno_ranges
+    from ..vgread.history import History, seqno_ranges
 
     hist = History.of(ds)
     if vg is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..activator import plan as activate
 from ..errors import LvmReadError, summarise
-from .history import Disks, History
+from ..vgread.history import Disks, History
 
 if TYPE_CHECKING:
     from ..model.volumes import VolumeGroup

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Iterator, Optional
 
 from ..errors import ActivationError
-from ..ondisk.layout import SECTOR_SIZE
+from ..limits import SECTOR_SIZE
 
 _join = os.path.join
 

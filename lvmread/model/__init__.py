@@ -1,2 +1,2 @@
-"""The model: volume groups, physical and logical volumes, segments, and the checks
-of their meaning."""
+"""The model: volume groups, physical and logical volumes and their segments
+(:mod:`.volumes`)."""

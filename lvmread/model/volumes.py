@@ -271,7 +271,7 @@ class LogicalVolume:
     segments: list[Segment] = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False)
     problems: list[str] = field(default_factory=list)
-    """Faults that make the LV unusable (see :mod:`lvmread.model.validate`)."""
+    """Faults that make the LV unusable (see :mod:`lvmread.vgread.validate`)."""
     lvm2_status: set[str] = field(default_factory=set, repr=False)
     """The LV's status as lvm2 holds it once the metadata is read in: the words of its
     ``status`` and ``flags`` lists and of its segment types' flags, and the roles the other

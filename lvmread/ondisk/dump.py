@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import LvmReadError
+from ..limits import MAX_METADATA_TEXT
 from . import layout
 from .crc import lvm_crc
-from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from ..inputs.source import Source

@@ -11,11 +11,8 @@ from typing import Any
 
 from construct import Bytes, Int32ul, Int64ul, RepeatUntil, SizeofError, Struct
 
-SECTOR_SIZE = 512
-"""The sector of lvm2's on-disk offsets and metadata: the one sector size of every module
-outside the dm core (``lvmread.dm``, which imports nothing else of lvmread, states the
-kernel's in ``lvmread.dm.table``). The device's own logical sector size, which partition
-tables are in, is another matter (see :mod:`lvmread.ondisk.partitions`)."""
+from ..limits import SECTOR_SIZE  # noqa: F401 (the layout counts in it)
+
 LABEL_SCAN_SECTORS = 4
 """lvm2 looks for the label in the first four sectors of a device."""
 
@@ -158,8 +155,3 @@ __all__ = [
     "pv_header_extension",
     "raw_locn",
 ]
-
-MAX_METADATA_TEXT = 16 << 20
-"""The largest metadata text lvmread reads or parses, wherever it comes from (lvm2's own
-VGs stay far below: about 1 KiB per LV, so this is some 15,000 LVs; parsing it takes a few
-seconds)."""

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Optional
 from construct import ConstructError
 
 from ..errors import ChecksumError, HeaderError, LabelError, LvmIOError, LvmReadError
+from ..limits import MAX_METADATA_TEXT
 from . import layout
 from .crc import lvm_crc
-from .layout import MAX_METADATA_TEXT
 
 if TYPE_CHECKING:
     from ..inputs.source import Source

@@ -15,7 +15,7 @@ from functools import cache
 from typing import NamedTuple, Optional, Union
 
 from ..errors import MetadataError, MetadataSyntaxError
-from ..ondisk.layout import MAX_METADATA_TEXT
+from ..limits import MAX_METADATA_TEXT
 
 GRAMMAR_FILE = "lvm_metadata.lark"
 

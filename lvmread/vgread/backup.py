@@ -14,8 +14,9 @@ import stat
 from typing import Optional
 
 from ..errors import LvmIOError, LvmReadError, MetadataError, UsageError
+from ..limits import MAX_METADATA_TEXT
 from ..ondisk.crc import lvm_crc
-from ..text.metadata import MAX_METADATA_TEXT, over_limit
+from ..text.metadata import over_limit
 from .copies import FileText, Version, header_fields
 
 __all__ = ["MAX_FILE", "FileText", "read_metadata_file", "read_metadata_files"]

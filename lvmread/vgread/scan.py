@@ -24,8 +24,8 @@ from .copies import MetadataCopy, Version, listed_pvs, lists_pv, parse_copy
 
 if TYPE_CHECKING:
     from ..activator.plan import Activator
-    from ..forensics.history import History
     from ..inputs.source import InputFile
+    from .history import History
 
 __all__ = [
     "DiskSet", "MetadataCopy", "attach_devices", "build", "find_pvs",
@@ -70,7 +70,7 @@ class DiskSet:
     damaged: list[tuple[MetadataArea, LvmReadError]] = field(default_factory=list, repr=False)
     """(metadata area, error) of each area whose header or current copy failed a check."""
     history: Optional[History] = field(default=None, repr=False)
-    """Every metadata version on the PVs (:class:`~lvmread.forensics.history.History`), on
+    """Every metadata version on the PVs (:class:`~lvmread.vgread.history.History`), on
     first use."""
     metadata_files: list[Version] = field(default_factory=list, repr=False)
     """Versions read from metadata backup/archive files (``--metadata``)."""
@@ -255,7 +255,7 @@ def _pick_device(
 def build(ds: DiskSet, copy: MetadataCopy) -> VolumeGroup:
     """Build the VG of one metadata copy and attach the PVs of ``ds``."""
     from ..activator.plan import Activator
-    from ..model.validate import check_vg
+    from .validate import check_vg
 
     vg = build_vg(copy.tree, source=copy.text.where)
     ds.warnings.extend(metadata_warnings(copy.tree))

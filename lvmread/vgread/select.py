@@ -1,7 +1,7 @@
 """Which metadata copy wins: the one place that decides it.
 
 :func:`select_copies` takes the current copies read from the metadata areas, the copies
-the rings and metadata files hold (through :class:`~lvmread.forensics.history.History`), and the
+the rings and metadata files hold (through :class:`~lvmread.vgread.history.History`), and the
 user's wishes (``--seqno``, ``--metadata``, ``--vg``), and returns the copy to build each
 VG from; what it worked around goes to the disk set's warnings. The rules, in order:
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional
 
 from ..errors import LvmReadError, MetadataError, UsageError
-from ..forensics.history import Disks, History, seqno_ranges
 from .backup import read_metadata_files
 from .copies import MetadataCopy, Version, to_copy
+from .history import Disks, History, seqno_ranges
 
 
 def select_copies(

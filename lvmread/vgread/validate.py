@@ -14,8 +14,7 @@ import heapq
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import MAX_WARNINGS, summarise
-from ..segtypes import handler
-from .volumes import (
+from ..model.volumes import (
     LV_REFERENCE_KEYS,
     SECTOR,
     LogicalVolume,
@@ -23,6 +22,7 @@ from .volumes import (
     Segment,
     VolumeGroup,
 )
+from ..segtypes import handler
 
 if TYPE_CHECKING:
     from ..text.metadata import RepeatedSection

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Iterable, Optional, Protocol
 
 from ..errors import LvmReadError, summarise
 from ..text.metadata import over_limit
-from ..vgread.copies import Version, header_fields, hex32
-from ..vgread.ring import MAX_AREA, scan_area, scan_pvs
+from .copies import Version, header_fields, hex32
+from .ring import MAX_AREA, scan_area, scan_pvs
 
 if TYPE_CHECKING:
     from ..activator.plan import Activator

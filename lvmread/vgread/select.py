@@ -15,12 +15,13 @@ VG from; what it worked around goes to the disk set's warnings. The rules, in or
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..errors import LvmReadError, MetadataError, UsageError
-from .backup import read_metadata_files
 from .copies import MetadataCopy, Version, to_copy
-from .history import Disks, History, seqno_ranges
+
+if TYPE_CHECKING:
+    from .history import Disks, History
 
 
 def select_copies(
@@ -43,6 +44,8 @@ def select_copies(
     if ds.damaged:
         chosen = damaged_fallback(ds, chosen, lost)
     if metadata:
+        from .backup import read_metadata_files
+
         ds.metadata_files = read_metadata_files(metadata, ds.warnings)
         ds.history = None  # scanned again, with the files
         if seqno is None:
@@ -176,6 +179,8 @@ def select_seqno(
     which case that is an error. The extents a later version gave to another LV are
     recorded in ``ds.lv_warnings``.
     """
+    from .history import History
+
     hist = History.of(ds)
     if vg is not None:
         uuids = hist.match_vg(vg) or [c.vg_uuid for c in chosen if c.vg_name == vg]
@@ -227,6 +232,8 @@ def select_seqno(
             name = next((v.vg_name for v in reversed(vs) if v.vg_name), uuid)
             if len(hist.match_vg(name)) > 1:  # another VG has this name: say which one
                 name = f"{name} {uuid}"
+            from .history import seqno_ranges
+
             have = seqno_ranges(hist.seqnos(uuid))
             names.append(f"VG {name} (seqnos found: {have or 'none usable'})")
         if vg is not None or not out:
@@ -305,6 +312,8 @@ def damaged_fallback(
     lost = [] if lost is None else lost
     if not ds.damaged:
         return chosen
+    from .history import History
+
     hist = History.of(ds)
     failed: dict[str, list[str]] = {}  # vg uuid -> what failed (one entry per damaged area)
     claims: dict[str, int] = {}  # vg uuid -> the highest seqno a damaged copy says it has

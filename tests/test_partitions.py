@@ -346,3 +346,19 @@ def test_partition_past_end_warns(tmp_path: Path) -> None:
     patch(img, 446 + 8, bytes(4))  # partition 1 now starts at sector 0
     with pytest.raises(HeaderError, match="starts at sector 0"):
         partitions(img)
+
+
+@needs_sfdisk
+def test_many_truncated_partitions_warn_a_few_then_count(tmp_path: Path) -> None:
+    """An image cut short inside a table of 40 partitions: every partition is still listed,
+    and the warnings about those past the end name a few, then count the rest."""
+    img = tmp_path / "many.img"
+    script = "label: gpt\n" + "size=1MiB, type=linux\n" * 40
+    expected = sfdisk(img, script, size=48 * MiB)
+    with open(img, "r+b") as f:
+        f.truncate(4 * MiB)  # partitions 4-40 start past the end (37); the backup GPT is lost too
+    warnings: list[str] = []
+    parts = partitions(img, warnings)
+    assert len(parts) == len(expected) == 40
+    past = [w for w in warnings if "reaches past the end" in w]
+    assert len(past) == 10 and any("and 27 more such warnings" in w for w in warnings), warnings

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from construct import Array, Bytes, Int8ul, Int32ul, Int64ul, Struct
 
-from ..errors import HeaderError, LabelError, LvmReadError
+from ..errors import HeaderError, LabelError, LvmReadError, summarise
 from ..inputs.source import InputFile, Source
 from . import layout
 from .crc import lvm_crc
@@ -115,18 +115,21 @@ def find_partitions(source: Source, warnings: list[str] | None = None) -> list[P
     An MBR on an image file is read with 512-byte sectors unless 4096-byte sectors
     find LVM labels that 512 does not (see :func:`_mbr_by_evidence`).
     """
-    if warnings is None:
-        warnings = []
     if source.size < MBR_SIZE:
         return []
     mbr = Mbr.parse(source.pread(MBR_SIZE, 0))
     if mbr.magic != MBR_MAGIC or any(e.boot not in (0x00, 0x80) for e in mbr.entries):
         return []
+    found: list[str] = []
     if any(e.type == GPT_PROTECTIVE_TYPE for e in mbr.entries):
-        return _find_gpt(source, warnings)
-    if source.sector_size:
-        return _find_mbr(source, mbr, source.sector_size, warnings)
-    return _mbr_by_evidence(source, mbr, warnings)
+        parts = _find_gpt(source, found)
+    elif source.sector_size:
+        parts = _find_mbr(source, mbr, source.sector_size, found)
+    else:
+        parts = _mbr_by_evidence(source, mbr, found)
+    if warnings is not None:  # a table of 1,024 truncated partitions: a few, then a count
+        warnings.extend(summarise(found, f"{source.name}: and " + "{n} more such warnings"))
+    return parts
 
 
 def has_partition_table(source: Source) -> bool:

@@ -1080,9 +1080,10 @@ def check_inprocess(paths: list[str], rng: random.Random, timeout: float, max_lv
 
 
 def _usage_ok(argv: list[str], err: str) -> bool:
-    """Exit 2 is right for a --seqno or LV the mutated input does not have."""
+    """Exit 2 is right for a --seqno or LV the mutated input does not have, and for a VG
+    name that a mutated uuid made ambiguous (two VGs carry it)."""
     return ("--seqno" in argv or "--from" in argv or "no logical volume" in err
-            or "no volume group" in err)
+            or "no volume group" in err or "is ambiguous" in err)
 
 
 def _limit(mem: int) -> Callable[[], None]:

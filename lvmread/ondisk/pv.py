@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 
 
 
+UUID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#")
+"""The characters of an lvm2 uuid (lib/uuid/uuid.c)."""
+
+
+def valid_uuid(text: Optional[str]) -> bool:
+    """Whether ``text`` reads as an lvm2 uuid (``id_read_format``): 32 of
+    :data:`UUID_CHARS`, dashes anywhere. lvm2 refuses metadata whose VG id does not."""
+    if not text:
+        return False
+    s = text.replace("-", "")
+    return len(s) == 32 and all(c in UUID_CHARS for c in s)
+
+
 def format_uuid(raw: bytes | str) -> str:
     """Format a 32-character LVM uuid the way lvm2 prints it (6-4-4-4-4-4-6)."""
     s = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw

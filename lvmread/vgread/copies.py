@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..errors import MetadataError
-from ..ondisk.pv import MetadataArea, MetadataText
+from ..ondisk.pv import MetadataArea, MetadataText, valid_uuid
 from ..text.metadata import parse_metadata, syntax, unquote
 
 _CONTENTS = b'contents = "Text Format Volume Group"'
@@ -125,8 +125,11 @@ class Version:
 
     @property
     def usable(self) -> bool:
-        """Complete, parsed, and not contradicted by a stored checksum."""
-        return self.complete and self.parses is True and self.checksum_ok is not False
+        """Complete, parsed, not contradicted by a stored checksum, and of a VG id lvm2
+        would read (an old ring copy has no checksum: a flipped byte in its id must not
+        make a second VG)."""
+        return (self.complete and self.parses is True and self.checksum_ok is not False
+                and valid_uuid(self.vg_uuid))
 
     @property
     def lists_own_pv(self) -> Optional[bool]:

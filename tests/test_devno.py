@@ -144,3 +144,15 @@ def test_cat_never_writes_through_a_loop_device(fixture_images, tmp_path):
     finally:
         subprocess.run(["losetup", "-d", loop], check=False)
     assert img.read_bytes() == before
+
+
+def test_loop_device_over_another_name_of_the_image(tmp_path):
+    """A loop device attached through another name of the image (a hard link) is the
+    image's: it is matched by inode, as the output guard matches it, not by path."""
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * 4096)
+    other = tmp_path / "other-name.img"
+    os.link(img, other)
+    sysfs = tmp_path / "sys"
+    _fake_loop(sysfs, 6, str(other.resolve()))
+    assert devno(str(img), 0, 4096, sysfs=str(sysfs)) == "7:6"

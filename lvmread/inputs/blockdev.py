@@ -63,11 +63,11 @@ def devno(path: str, start: int, size: int, sysfs: str = "/sys") -> str:
         if found:
             return found
         raise ActivationError(f"{path}: no partition of this device starts at byte {start}")
-    real = os.path.realpath(path)
+    graph, image = StorageGraph(sysfs), file_node(st)
     for loop in sorted(glob.glob(_join(glob.escape(sysfs), "block/loop*"))):
-        info = _join(loop, "loop")
-        if _read(_join(info, "backing_file")) != real:
+        if graph.backing(loop, _read(_join(loop, "dev"))) != image:  # by inode, not by path
             continue
+        info = _join(loop, "loop")
         offset = int(_read(_join(info, "offset")) or 0)
         limit = int(_read(_join(info, "sizelimit")) or 0)
         if offset == start and limit in (0, size):
@@ -148,7 +148,7 @@ class StorageGraph:
             return f"/dev/{os.path.basename(sysdir)}" if sysdir else f"device {node[1]}"
         return f"the file with inode {node[2]} on device {os.major(node[1])}:{os.minor(node[1])}"
 
-    def _backing(self, loop: str, mm: str) -> Optional[Node]:
+    def backing(self, loop: str, mm: str) -> Optional[Node]:
         """The node of the file or device behind the loop device at sysfs ``loop``."""
         path = _read(_join(loop, "loop", "backing_file"))
         if not path:
@@ -188,14 +188,14 @@ class StorageGraph:
             return ("file", _kernel_dev(device), int.from_bytes(info[8:16], sys.byteorder))
         return None
 
-    def _loops_over(self, node: Node) -> list[str]:
+    def loops_over(self, node: Node) -> list[str]:
         """The loop devices whose backing file or device is ``node``."""
         if self._loops is None:
             self._loops = {}
             pattern = _join(glob.escape(self.sysfs), "block/loop*")
             for loop in sorted(glob.glob(pattern))[:_MAX_BLOCK_DEVICES]:
                 mm = _read(_join(loop, "dev"))
-                backing = self._backing(loop, mm) if mm else None
+                backing = self.backing(loop, mm) if mm else None
                 if backing is not None:
                     self._loops.setdefault(backing, []).append(mm)
         return self._loops.get(node, [])
@@ -241,7 +241,7 @@ class StorageGraph:
                 for fs in self.fs_devices(node[1]):
                     yield fs, "the device of the file system holding", "a file on"
             if up:
-                for mm in self._loops_over(node):
+                for mm in self.loops_over(node):
                     yield ("blk", mm), "a loop device over", "the backing file of"
             return
         sysdir = self._sysdir(node[1])
@@ -255,7 +255,7 @@ class StorageGraph:
             if os.path.exists(_join(child, "partition")):
                 yield ("blk", _read(_join(child, "dev"))), "a partition of", "the disk of"
         if os.path.isdir(_join(sysdir, "loop")):
-            backing = self._backing(sysdir, node[1])
+            backing = self.backing(sysdir, node[1])
             if backing is not None:
                 what = "file" if backing[0] == "file" else "device"
                 yield backing, f"the backing {what} of", "a loop device over"
@@ -264,7 +264,7 @@ class StorageGraph:
         if up:
             for mm in self._devs(_join(sysdir, "holders")):
                 yield ("blk", mm), "a device stacked on", "a device under"
-            for mm in self._loops_over(node):
+            for mm in self.loops_over(node):
                 yield ("blk", mm), "a loop device over", "the backing device of"
 
     def closure(self, roots: list[Node], up: bool, files_down: bool = False) -> dict:

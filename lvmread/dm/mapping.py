@@ -76,10 +76,19 @@ class Table(Device):
             raise IndexError(f"sector {sector} is outside {self.name}")
         return self.targets[bisect_right(self._starts, sector << SECTOR_SHIFT) - 1]
 
-    def _io_error(self, e: OSError, offset: int) -> DMIOError:
-        return DMIOError(
-            f"I/O error: {e.strerror or e}", device=self.name, sector=offset >> SECTOR_SHIFT
-        )
+    def _read_error(self, e: Exception, offset: int) -> Exception:
+        """What a read of this device at ``offset`` raises for ``e``: a DMIOError of an
+        underlying device names this one too; an OSError becomes a DMIOError; any other
+        DMError stands as it is."""
+        if isinstance(e, DMIOError):
+            if e.device is None:
+                e.device = self.name
+            return e
+        if isinstance(e, OSError):
+            return DMIOError(
+                f"I/O error: {e.strerror or e}", device=self.name, sector=offset >> SECTOR_SHIFT
+            )
+        return e
 
     def preadinto(self, buf: Buffer, offset: int) -> None:
         length = len(buf)
@@ -108,28 +117,16 @@ class Table(Device):
                 pos += seg
                 out += seg
                 i += 1
-        except DMIOError as e:
-            if e.device is None:  # an underlying device's error: say which mapped device
-                e.device = self.name
-            raise
-        except DMError:
-            raise
-        except OSError as e:
-            raise self._io_error(e, offset) from e
+        except (DMError, OSError) as e:
+            raise self._read_error(e, offset) from (e if isinstance(e, OSError) else None)
 
     def pread(self, length: int, offset: int) -> bytes:
         i = bisect_right(self._starts, offset) - 1
         if 0 <= i and offset + length <= self._ends[i] and length >= 0:
             try:
                 return self.targets[i].pread(length, offset - self._starts[i])
-            except DMIOError as e:
-                if e.device is None:
-                    e.device = self.name
-                raise
-            except DMError:
-                raise
-            except OSError as e:
-                raise self._io_error(e, offset) from e
+            except (DMError, OSError) as e:
+                raise self._read_error(e, offset) from (e if isinstance(e, OSError) else None)
         return super().pread(length, offset)
 
     def flat_range(self, offset: int, length: int) -> tuple[FileDevice, int] | None:

@@ -213,7 +213,7 @@ def discover(fx: Fixture) -> FixtureMap:
     """Locate every structure of the fixture's images with lvmread's own parsers."""
     from lvmread.inputs.source import open_input
     from lvmread.ondisk.partitions import find_partitions
-    from lvmread.vgread.history import scan_area
+    from lvmread.vgread.ring import scan_area
     from lvmread.vgread.scan import find_pvs
 
     out = FixtureMap()

@@ -20,7 +20,9 @@ from conftest import ORACLE, load_oracle
 
 from lvmread.ondisk.crc import lvm_crc
 from lvmread.text.metadata import parse_metadata
-from lvmread.vgread.history import History, header_fields, scan_pvs
+from lvmread.vgread.copies import header_fields
+from lvmread.vgread.history import History
+from lvmread.vgread.ring import scan_pvs
 from lvmread.vgread.scan import scan
 
 PVCK_LINE = re.compile(

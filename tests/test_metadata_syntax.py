@@ -23,7 +23,7 @@ from lvmread.ondisk import layout
 from lvmread.ondisk.crc import lvm_crc
 from lvmread.text import _metadata_parser as generated
 from lvmread.text import metadata
-from lvmread.vgread.history import header_fields
+from lvmread.vgread.copies import header_fields
 
 MDA = 4096  # the bigmda fixture's metadata area: its offset in the image
 MEMORY = 384 << 20

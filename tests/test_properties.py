@@ -170,7 +170,7 @@ def _pv_paths(src: Source) -> None:
     from lvmread.model.volumes import build_vg
     from lvmread.ondisk.dump import dump_pv
     from lvmread.ondisk.pv import find_label, read_pv
-    from lvmread.vgread.history import scan_area
+    from lvmread.vgread.ring import scan_area
     from lvmread.vgread.scan import attach_devices, parse_copy
     from lvmread.vgread.validate import check_vg
 

@@ -15,7 +15,8 @@ from ..report.printable import printable
 
 if TYPE_CHECKING:
     from ..model.volumes import LogicalVolume, VolumeGroup
-    from ..vgread.history import Disks, History, Version
+    from ..vgread.copies import Version
+    from ..vgread.history import Disks, History
 
 
 def _layout(lv: LogicalVolume) -> list[tuple]:

@@ -15,18 +15,12 @@ from typing import TYPE_CHECKING, Iterable, Optional, Protocol
 
 from ..errors import LvmReadError, summarise
 from ..text.metadata import over_limit
-from .copies import Version, header_fields, hex32
-from .ring import MAX_AREA, scan_area, scan_pvs
+from .copies import Version, hex32
+from .ring import scan_pvs
 
 if TYPE_CHECKING:
     from ..activator.plan import Activator
     from ..ondisk.pv import MetadataArea, PVDevice
-
-__all__ = [
-    "MAX_AREA", "Disks", "History", "Version", "check_syntax", "header_fields", "hex32",
-    "scan_area", "scan_pvs", "seqno_ranges", "verify_versions",
-]
-
 
 class Disks(Protocol):
     """What the history and the selection of copies need of a disk set

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import ActivationError, MissingPVError, summarise
+from ..limits import SECTOR_SIZE
 from ..model.volumes import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
-from ..ondisk.layout import SECTOR_SIZE
 from ..segtypes import handler, lv_refusal
 
 if TYPE_CHECKING:

@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from ..errors import MetadataError
-from ..ondisk.layout import SECTOR_SIZE
+from ..limits import SECTOR_SIZE
 
 if TYPE_CHECKING:
     from ..ondisk.pv import PVDevice
-
-SECTOR = SECTOR_SIZE
 
 # Flags a segment type may carry (``type = "cache-pool+METADATA_FORMAT"``); lvm2 reads each
 # into the LV's status (lib/format_text/flags.c, SEGTYPE_FLAG).
@@ -138,7 +136,7 @@ class PhysicalVolume:
 
     @property
     def pe_start_bytes(self) -> int:
-        return self.pe_start * SECTOR
+        return self.pe_start * SECTOR_SIZE
 
 
 @dataclass
@@ -403,7 +401,7 @@ class LogicalVolume:
     @property
     def size(self) -> int:
         """Size in bytes."""
-        return self.extent_count * self.vg.extent_size * SECTOR
+        return self.extent_count * self.vg.extent_size * SECTOR_SIZE
 
     @property
     def partial(self) -> bool:
@@ -465,7 +463,7 @@ class VolumeGroup:
 
     @property
     def extent_size_bytes(self) -> int:
-        return self.extent_size * SECTOR
+        return self.extent_size * SECTOR_SIZE
 
     @property
     def description(self) -> str:

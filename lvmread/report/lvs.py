@@ -23,8 +23,8 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
+from ..limits import SECTOR_SIZE
 from ..model.volumes import LogicalVolume, PhysicalVolume, Segment, VolumeGroup
-from ..ondisk.layout import SECTOR_SIZE
 from ..segtypes import handler
 
 # lvm2's allocation policies and their lv_attr characters (lib/display/display.c)

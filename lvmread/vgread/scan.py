@@ -15,8 +15,8 @@ from ..errors import (
     UsageError,
     summarise,
 )
+from ..limits import SECTOR_SIZE
 from ..model.volumes import PhysicalVolume, VolumeGroup, build_vg
-from ..ondisk.layout import SECTOR_SIZE
 from ..ondisk.partitions import label_sources
 from ..ondisk.pv import MetadataArea, PVDevice, read_pv
 from ..text.metadata import metadata_warnings, repeated_sections

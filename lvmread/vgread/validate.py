@@ -14,9 +14,9 @@ import heapq
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import MAX_WARNINGS, summarise
+from ..limits import SECTOR_SIZE
 from ..model.volumes import (
     LV_REFERENCE_KEYS,
-    SECTOR,
     LogicalVolume,
     PhysicalVolume,
     Segment,
@@ -27,7 +27,7 @@ from ..segtypes import handler
 if TYPE_CHECKING:
     from ..text.metadata import RepeatedSection
 
-MAX_SECTORS = (1 << 63) // SECTOR
+MAX_SECTORS = (1 << 63) // SECTOR_SIZE
 """Largest device size, in sectors, the kernel (and so lvmread) accepts."""
 
 
@@ -299,7 +299,7 @@ def check_vg(vg: VolumeGroup, repeated: Sequence[RepeatedSection] = ()) -> list[
             bad_pvs[pv.key] = faults
             pv_warnings.append(f"PV {pv.key}: {'; '.join(faults)}; its LVs are not mapped")
         elif pv.device is not None:
-            end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR
+            end = (pv.pe_start + pv.pe_count * vg.extent_size) * SECTOR_SIZE
             if end > pv.device.source.size:
                 pv_warnings.append(
                     f"PV {pv.key} ({pv.name}): its extents end at byte {end}, past the end of "

@@ -237,11 +237,20 @@ class MetadataCopy:
     text: Union[MetadataText, FileText]
     """Where the text lies and its bytes."""
     tree: dict
-    vg_name: str
-    vg_uuid: str
-    seqno: int
-    version: Optional[Version] = field(default=None, repr=False, compare=False)
-    """The copy itself: its provenance and its checks."""
+    version: Version = field(repr=False, compare=False)
+    """The copy itself: its provenance, its checks and the VG it names."""
+
+    @property
+    def vg_name(self) -> str:
+        return self.version.vg_name  # type: ignore[return-value]  # set for a copy in use
+
+    @property
+    def vg_uuid(self) -> str:
+        return self.version.vg_uuid  # type: ignore[return-value]
+
+    @property
+    def seqno(self) -> int:
+        return self.version.seqno  # type: ignore[return-value]
 
     @property
     def pv(self) -> str:
@@ -315,7 +324,7 @@ def parse_copy(
         tree=tree,
         **{k: _typed(tree.get(k), t) for k, t in _HEADER_TYPES.items()},
     )
-    return MetadataCopy(text=text, tree=tree, vg_name=name, vg_uuid=uuid, seqno=seqno, version=v)
+    return MetadataCopy(text=text, tree=tree, version=v)
 
 
 _HEADER_TYPES = {"description": str, "creation_host": str, "creation_time": int}
@@ -342,6 +351,4 @@ def to_copy(v: Version, tree: dict) -> MetadataCopy:
             wrapped=v.wrapped,
         )
     assert v.vg_name is not None and v.vg_uuid is not None and v.seqno is not None
-    return MetadataCopy(
-        text=text, tree=tree, vg_name=v.vg_name, vg_uuid=v.vg_uuid, seqno=v.seqno, version=v
-    )
+    return MetadataCopy(text=text, tree=tree, version=v)
